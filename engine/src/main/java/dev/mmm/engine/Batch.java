@@ -1,0 +1,157 @@
+package dev.mmm.engine;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.iq80.leveldb.WriteBatch;
+
+/**
+ * The entries one group commit applies, staged in memory and written as one LevelDB
+ * {@code WriteBatch}: log rows, the heads rows they change, link rows, and one clock row per peer
+ * that advanced. Later entries of the batch see earlier ones (a put after a put of the same key
+ * links it). Used by the database actor only.
+ */
+final class Batch {
+  private final Store store;
+  private final Map<String, Long> clock = new HashMap<>();
+  private final Map<String, List<Doc<byte[]>>> heads = new HashMap<>();
+  /** LOG and LINK rows in write order; a null value deletes the row. */
+  private final Map<ByteBuffer, byte[]> rows = new LinkedHashMap<>();
+  private final List<LogEntry<byte[]>> applied = new ArrayList<>();
+
+  Batch(Store store) {
+    this.store = store;
+  }
+
+  long clock(String peer) {
+    Long staged = clock.get(peer);
+    return staged != null ? staged : store.clock(peer);
+  }
+
+  /** The heads of {@code key} as this batch leaves them, tombstones included. */
+  List<Doc<byte[]>> heads(String key) {
+    List<Doc<byte[]>> h = heads.get(key);
+    return h != null ? h : store.heads(key);
+  }
+
+  /** The clock as this batch leaves it. */
+  Map<String, Long> clockView() {
+    Map<String, Long> view = new TreeMap<>(Strings::compare);
+    view.putAll(store.clock());
+    view.putAll(clock);
+    return view;
+  }
+
+  List<LogEntry<byte[]>> applied() {
+    return applied;
+  }
+
+  boolean isEmpty() {
+    return applied.isEmpty();
+  }
+
+  /**
+   * Checks entries from a peer against the data model and against what this batch holds, before
+   * any is staged: all of them may be staged, or none.
+   *
+   * @throws InvalidEntryException naming the first entry that breaks a rule
+   */
+  void check(List<LogEntry<byte[]>> entries) {
+    Map<String, Long> next = new HashMap<>();
+    for (LogEntry<byte[]> e : entries) {
+      Strings.requireValid(e.key(), "key");
+      long held = next.containsKey(e.peer()) ? next.get(e.peer()) : clock(e.peer());
+      if (e.seq() > held + 1) {
+        throw new InvalidEntryException(
+            "entry " + e.version() + " would leave a hole: this database holds " + e.peer()
+                + " up to seq " + held);
+      }
+      for (Version link : e.links()) {
+        if (link.peer().equals(e.peer()) && link.seq() >= e.seq()) {
+          throw new InvalidEntryException(
+              "entry " + e.version() + " links " + link + ", not an earlier version of its peer");
+        }
+      }
+      next.put(e.peer(), Math.max(held, e.seq()));
+    }
+  }
+
+  /**
+   * Stages one entry whose seq directly follows what is held ({@link #check} first), or ignores
+   * one already held.
+   *
+   * @return whether the entry was new
+   */
+  boolean stage(LogEntry<byte[]> e) {
+    long held = clock(e.peer());
+    if (e.seq() <= held) {
+      return false;
+    }
+    if (e.seq() != held + 1) {
+      throw new IllegalStateException("unchecked hole at " + e.version());
+    }
+    Version self = e.version();
+    rows.put(ByteBuffer.wrap(Keyspace.log(e.peer(), e.seq())), RowFormat.entry(e));
+
+    List<Doc<byte[]>> next = new ArrayList<>(heads(e.key()));
+    for (Version link : e.links()) {
+      if (link.seq() > clock(link.peer())) {
+        // Not seen yet: remember it, so that it is born superseded when it arrives.
+        store.markUnseen(link, e.key());
+        rows.put(ByteBuffer.wrap(Keyspace.link(e.key(), link)), RowFormat.varint(0));
+      } else {
+        next.removeIf(h -> h.seq() == link.seq() && h.peer().equals(link.peer()));
+      }
+    }
+    boolean superseded = false;
+    for (String linkerKey : store.resolveUnseen(self)) {
+      rows.put(ByteBuffer.wrap(Keyspace.link(linkerKey, self)), null);
+      superseded |= linkerKey.equals(e.key());
+    }
+    if (!superseded) {
+      Doc<byte[]> head = new Doc<>(e.key(), e.peer(), e.seq(), e.value());
+      int at = 0;
+      while (at < next.size() && next.get(at).version().compareTo(self) < 0) {
+        at++;
+      }
+      next.add(at, head);
+    }
+    heads.put(e.key(), next);
+    clock.put(e.peer(), e.seq());
+    applied.add(e);
+    return true;
+  }
+
+  /** Writes everything staged as one atomic batch, fsync'd when {@code sync}. */
+  void commit(boolean sync) {
+    if (applied.isEmpty()) {
+      return;
+    }
+    try (WriteBatch wb = store.newWriteBatch()) {
+      rows.forEach(
+          (row, value) -> {
+            if (value == null) {
+              wb.delete(row.array());
+            } else {
+              wb.put(row.array(), value);
+            }
+          });
+      heads.forEach(
+          (key, h) -> {
+            if (h.isEmpty()) {
+              wb.delete(Keyspace.head(key));
+            } else {
+              wb.put(Keyspace.head(key), RowFormat.heads(h));
+            }
+          });
+      clock.forEach((peer, seq) -> wb.put(Keyspace.clock(peer), RowFormat.varint(seq)));
+      store.write(wb, sync, clock);
+    } catch (java.io.IOException e) {
+      throw new StoreException("cannot release a write batch", e);
+    }
+  }
+}

@@ -1,0 +1,186 @@
+package dev.mmm.engine;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Row values (format 1). Peer and seq of a log row live in its key, so the value holds the rest:
+ *
+ * <pre>
+ *   entry: flags(1) key links(varint n, n * (peer, varint seq)) value(rest; none if deleted)
+ *   heads: varint n, n * (peer, varint seq, flags(1), [varint len, value] unless deleted)
+ * </pre>
+ *
+ * Strings are a varint length and UTF-8 bytes. Flag bit 0 marks a tombstone.
+ */
+final class RowFormat {
+  private RowFormat() {}
+
+  static final int FORMAT_VERSION = 1;
+  private static final int DELETED = 1;
+
+  static byte[] entry(LogEntry<byte[]> e) {
+    Out out = new Out(32 + e.key().length() + (e.value() == null ? 0 : e.value().length));
+    out.b(e.deleted() ? DELETED : 0).string(e.key()).varint(e.links().size());
+    for (Version link : e.links()) {
+      out.string(link.peer()).varint(link.seq());
+    }
+    if (e.value() != null) {
+      out.raw(e.value());
+    }
+    return out.bytes();
+  }
+
+  static LogEntry<byte[]> entry(String peer, long seq, byte[] row) {
+    In in = new In(row);
+    boolean deleted = (in.b() & DELETED) != 0;
+    String key = in.string();
+    int n = in.count();
+    List<Version> links = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      links.add(new Version(in.string(), in.varint()));
+    }
+    byte[] value = deleted ? null : in.rest();
+    return new LogEntry<>(peer, seq, key, value, links, deleted);
+  }
+
+  /** The heads row of {@code key}: sorted by (peer, seq), tombstones included. */
+  static byte[] heads(List<Doc<byte[]>> heads) {
+    Out out = new Out(64);
+    out.varint(heads.size());
+    for (Doc<byte[]> h : heads) {
+      out.string(h.peer()).varint(h.seq()).b(h.value() == null ? DELETED : 0);
+      if (h.value() != null) {
+        out.varint(h.value().length).raw(h.value());
+      }
+    }
+    return out.bytes();
+  }
+
+  static List<Doc<byte[]>> heads(String key, byte[] row) {
+    In in = new In(row);
+    int n = in.count();
+    List<Doc<byte[]>> heads = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      String peer = in.string();
+      long seq = in.varint();
+      boolean deleted = (in.b() & DELETED) != 0;
+      heads.add(new Doc<>(key, peer, seq, deleted ? null : in.bytes(in.count())));
+    }
+    return heads;
+  }
+
+  static byte[] varint(long v) {
+    return new Out(10).varint(v).bytes();
+  }
+
+  static long varint(byte[] row) {
+    return new In(row).varint();
+  }
+
+  private static final class Out {
+    private byte[] buf;
+    private int len;
+
+    Out(int size) {
+      buf = new byte[size];
+    }
+
+    Out b(int b) {
+      ensure(1);
+      buf[len++] = (byte) b;
+      return this;
+    }
+
+    Out varint(long v) {
+      ensure(10);
+      while ((v & ~0x7FL) != 0) {
+        buf[len++] = (byte) ((v & 0x7F) | 0x80);
+        v >>>= 7;
+      }
+      buf[len++] = (byte) v;
+      return this;
+    }
+
+    Out raw(byte[] bytes) {
+      ensure(bytes.length);
+      System.arraycopy(bytes, 0, buf, len, bytes.length);
+      len += bytes.length;
+      return this;
+    }
+
+    Out string(String s) {
+      byte[] utf8 = s.getBytes(StandardCharsets.UTF_8);
+      return varint(utf8.length).raw(utf8);
+    }
+
+    byte[] bytes() {
+      return len == buf.length ? buf : Arrays.copyOf(buf, len);
+    }
+
+    private void ensure(int more) {
+      if (len + more > buf.length) {
+        buf = Arrays.copyOf(buf, Math.max(buf.length * 2, len + more));
+      }
+    }
+  }
+
+  private static final class In {
+    private final byte[] buf;
+    private int pos;
+
+    In(byte[] buf) {
+      this.buf = buf;
+    }
+
+    int b() {
+      if (pos >= buf.length) {
+        throw corrupt();
+      }
+      return buf[pos++] & 0xFF;
+    }
+
+    long varint() {
+      long v = 0;
+      for (int shift = 0; shift < 64; shift += 7) {
+        int b = b();
+        v |= (long) (b & 0x7F) << shift;
+        if ((b & 0x80) == 0) {
+          return v;
+        }
+      }
+      throw corrupt();
+    }
+
+    int count() {
+      long n = varint();
+      if (n < 0 || n > buf.length - pos) {
+        throw corrupt();
+      }
+      return (int) n;
+    }
+
+    byte[] bytes(int n) {
+      byte[] out = Arrays.copyOfRange(buf, pos, pos + n);
+      pos += n;
+      return out;
+    }
+
+    String string() {
+      int n = count();
+      String s = new String(buf, pos, n, StandardCharsets.UTF_8);
+      pos += n;
+      return s;
+    }
+
+    byte[] rest() {
+      return bytes(buf.length - pos);
+    }
+
+    private StoreException corrupt() {
+      return new StoreException("corrupt row value at byte " + pos + " of " + buf.length);
+    }
+  }
+}
