@@ -153,6 +153,9 @@ public final class Database<V> {
   public CompletionStage<DatabaseCommand.Applied> apply(List<LogEntry<byte[]>> entries) {
     return call(
         () -> {
+          if (entries == null || entries.contains(null)) {
+            throw new IllegalArgumentException("entries must not be or contain null");
+          }
           CompletableFuture<DatabaseCommand.Applied> promise = new CompletableFuture<>();
           ref.tell(new InternalCommand.ApplyEntries(List.copyOf(entries), promise));
           return promise;

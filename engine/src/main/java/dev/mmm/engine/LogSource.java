@@ -39,6 +39,12 @@ final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
     this.options = options;
   }
 
+  private static Map<String, Long> lower(Map<String, Long> a, Map<String, Long> b) {
+    Map<String, Long> min = new HashMap<>();
+    a.forEach((peer, seq) -> min.put(peer, Math.min(seq, b.getOrDefault(peer, 0L))));
+    return min;
+  }
+
   @Override
   public SourceShape<LogEntry<byte[]>> shape() {
     return shape;
@@ -73,7 +79,8 @@ final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
                 emitNext();
               }
             });
-        target = store.clock();
+        Map<String, Long> held = store.clock();
+        target = options.until().map(until -> lower(until, held)).orElse(held);
       }
 
       private void emitNext() {

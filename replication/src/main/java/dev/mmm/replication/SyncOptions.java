@@ -1,0 +1,97 @@
+package dev.mmm.replication;
+
+import java.time.Duration;
+
+/**
+ * How one side of a sync behaves: immutable, from {@link #defaults()} (SYNC, one-shot, frames of
+ * at most 8 MiB, entry batches of about 256 KiB, 10 s for the remote's hello).
+ */
+public final class SyncOptions {
+  private static final SyncOptions DEFAULTS =
+      new SyncOptions(Mode.SYNC, false, 8 << 20, 256 << 10, Duration.ofSeconds(10));
+
+  private final Mode mode;
+  private final boolean live;
+  private final int maxFrameBytes;
+  private final int batchBytes;
+  private final Duration handshakeTimeout;
+
+  private SyncOptions(
+      Mode mode, boolean live, int maxFrameBytes, int batchBytes, Duration handshakeTimeout) {
+    this.mode = mode;
+    this.live = live;
+    this.maxFrameBytes = maxFrameBytes;
+    this.batchBytes = batchBytes;
+    this.handshakeTimeout = handshakeTimeout;
+  }
+
+  public static SyncOptions defaults() {
+    return DEFAULTS;
+  }
+
+  public SyncOptions withMode(Mode mode) {
+    if (mode == null) {
+      throw new IllegalArgumentException("mode must not be null");
+    }
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout);
+  }
+
+  /**
+   * One-shot (false): the sync completes once both sides delivered what they held at the
+   * handshake. Live (true): it then goes on streaming new entries until cancelled.
+   */
+  public SyncOptions withLive(boolean live) {
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout);
+  }
+
+  /** The largest frame accepted or sent; a larger incoming one ends the sync with an error. */
+  public SyncOptions withMaxFrameBytes(int bytes) {
+    if (bytes < 1024) {
+      throw new IllegalArgumentException("maxFrameBytes must be >= 1024, was " + bytes);
+    }
+    return new SyncOptions(mode, live, bytes, Math.min(batchBytes, bytes / 2), handshakeTimeout);
+  }
+
+  /** About how many bytes of entries one frame carries when the sender has a backlog. */
+  public SyncOptions withBatchBytes(int bytes) {
+    if (bytes < 1 || bytes > maxFrameBytes / 2) {
+      throw new IllegalArgumentException(
+          "batchBytes must be between 1 and maxFrameBytes / 2, was " + bytes);
+    }
+    return new SyncOptions(mode, live, maxFrameBytes, bytes, handshakeTimeout);
+  }
+
+  /** How long to wait for the remote's hello before giving up. */
+  public SyncOptions withHandshakeTimeout(Duration timeout) {
+    if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+      throw new IllegalArgumentException("handshakeTimeout must be positive");
+    }
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, timeout);
+  }
+
+  public Mode mode() {
+    return mode;
+  }
+
+  public boolean live() {
+    return live;
+  }
+
+  public int maxFrameBytes() {
+    return maxFrameBytes;
+  }
+
+  public int batchBytes() {
+    return batchBytes;
+  }
+
+  public Duration handshakeTimeout() {
+    return handshakeTimeout;
+  }
+
+  @Override
+  public String toString() {
+    return "SyncOptions[" + mode + (live ? ", live" : ", one-shot") + ", maxFrameBytes="
+        + maxFrameBytes + ", batchBytes=" + batchBytes + "]";
+  }
+}
