@@ -2,6 +2,7 @@ package dev.mmm.replication;
 
 import dev.mmm.engine.Database;
 import java.util.concurrent.CompletionStage;
+import java.util.function.Consumer;
 import org.apache.pekko.stream.javadsl.Flow;
 import org.apache.pekko.stream.javadsl.Framing;
 import org.apache.pekko.stream.javadsl.Keep;
@@ -29,11 +30,16 @@ public final class Replication {
    */
   public static Flow<ByteString, ByteString, CompletionStage<SyncResult>> sync(
       Database<?> db, SyncOptions options) {
+    return sync(db, options, p -> {});
+  }
+
+  static Flow<ByteString, ByteString, CompletionStage<SyncResult>> sync(
+      Database<?> db, SyncOptions options, Consumer<SyncProgress> progress) {
     if (db == null || options == null) {
       throw new IllegalArgumentException("db and options must not be null");
     }
     return Framing.simpleFramingProtocol(options.maxFrameBytes())
         .reversed()
-        .join(Flow.fromGraph(new SyncStage(db, options)), Keep.right());
+        .join(Flow.fromGraph(new SyncStage(db, options, progress)), Keep.right());
   }
 }

@@ -20,6 +20,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.function.Consumer;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.stream.Attributes;
 import org.apache.pekko.stream.FlowShape;
@@ -54,10 +55,12 @@ final class SyncStage
   private final FlowShape<ByteString, ByteString> shape = FlowShape.of(in, out);
   private final Database<?> db;
   private final SyncOptions options;
+  private final Consumer<SyncProgress> progress;
 
-  SyncStage(Database<?> db, SyncOptions options) {
+  SyncStage(Database<?> db, SyncOptions options, Consumer<SyncProgress> progress) {
     this.db = db;
     this.options = options;
+    this.progress = progress;
   }
 
   @Override
@@ -222,6 +225,7 @@ final class SyncStage
       receiving = options.mode().receives() && remoteMode.sends();
       startSending();
       pull(in);
+      report();
     }
 
     private void onEntries(Entries entries) {
@@ -259,6 +263,7 @@ final class SyncStage
         }
       } else if (failure == null && !isClosed(in)) {
         pull(in);
+        report();
       }
       maybeDone();
       maybeFinish();
@@ -272,6 +277,7 @@ final class SyncStage
       Wire.clock(caughtUp.getClockList()).forEach((p, s) -> remoteKnown.merge(p, s, Math::max));
       remoteCaughtUp = true;
       pull(in);
+      report();
       maybeDone();
     }
 
@@ -377,7 +383,13 @@ final class SyncStage
         caughtUpSent = true;
       }
       push(out, ByteString.fromArrayUnsafe(frame.toByteArray()));
+      report();
       maybeDone();
+    }
+
+    private void report() {
+      progress.accept(new SyncProgress(remote == null ? "" : remote.getPeerId(), sent, received,
+          Map.copyOf(remoteKnown), caughtUpSent && remoteCaughtUp));
     }
 
     private void closeOutgoing() {
