@@ -22,6 +22,7 @@ final class Batch {
   /** LOG and LINK rows in write order; a null value deletes the row. */
   private final Map<ByteBuffer, byte[]> rows = new LinkedHashMap<>();
   private final List<LogEntry<byte[]>> applied = new ArrayList<>();
+  private final Map<String, Map<String, Long>> reports = new HashMap<>();
 
   Batch(Store store) {
     this.store = store;
@@ -51,7 +52,7 @@ final class Batch {
   }
 
   boolean isEmpty() {
-    return applied.isEmpty();
+    return rows.isEmpty() && clock.isEmpty() && reports.isEmpty();
   }
 
   /**
@@ -126,9 +127,70 @@ final class Batch {
     return true;
   }
 
+  /**
+   * Takes a range of a peer's log that the sender garbage-collected as held: the clock moves past
+   * it, and links waiting for versions in it stop waiting.
+   *
+   * @return whether the clock moved
+   * @throws InvalidEntryException if the range starts beyond what is held (a hole)
+   */
+  boolean skip(String peer, long from, long to) {
+    Strings.requireValid(peer, "peer");
+    if (from < 1 || to < from) {
+      throw new InvalidEntryException("collected range " + peer + " " + from + ".." + to
+          + " is empty or starts below seq 1");
+    }
+    long held = clock(peer);
+    if (to <= held) {
+      return false;
+    }
+    if (from > held + 1) {
+      throw new InvalidEntryException("collected range " + peer + " " + from + ".." + to
+          + " would leave a hole: this database holds " + peer + " up to seq " + held);
+    }
+    store.resolveUnseenUpTo(peer, to).forEach((version, keys) ->
+        keys.forEach(key -> rows.put(ByteBuffer.wrap(Keyspace.link(key, version)), null)));
+    clock.put(peer, to);
+    return true;
+  }
+
+  /**
+   * Drops the log row of {@code superseded} if {@code by} is held, links it, and has its key: the
+   * history GC's one mechanism, which can never drop a head.
+   *
+   * @return whether the row was dropped
+   */
+  boolean collect(Version superseded, Version by) {
+    ByteBuffer row = ByteBuffer.wrap(Keyspace.log(superseded.peer(), superseded.seq()));
+    if (rows.containsKey(row)) {
+      return false; // written or dropped in this very batch: leave it to a later pass
+    }
+    LogEntry<byte[]> x = store.entry(superseded).orElse(null);
+    LogEntry<byte[]> s = store.entry(by).orElse(null);
+    if (x == null || s == null || !s.key().equals(x.key()) || !s.links().contains(superseded)) {
+      return false;
+    }
+    for (Doc<byte[]> head : heads(x.key())) {
+      if (head.version().equals(superseded)) {
+        return false;
+      }
+    }
+    rows.put(row, null);
+    return true;
+  }
+
+  /** Remembers the clock a remote peer reported, joined with what it reported before. */
+  void report(String peer, Map<String, Long> reported) {
+    Strings.requireValid(peer, "peer");
+    Map<String, Long> joined = new HashMap<>(
+        reports.getOrDefault(peer, store.reported().getOrDefault(peer, Map.of())));
+    reported.forEach((p, seq) -> joined.merge(Strings.requireValid(p, "peer"), seq, Math::max));
+    reports.put(peer, joined);
+  }
+
   /** Writes everything staged as one atomic batch, fsync'd when {@code sync}. */
   void commit(boolean sync) {
-    if (applied.isEmpty()) {
+    if (isEmpty()) {
       return;
     }
     try (WriteBatch wb = store.newWriteBatch()) {
@@ -149,7 +211,8 @@ final class Batch {
             }
           });
       clock.forEach((peer, seq) -> wb.put(Keyspace.clock(peer), RowFormat.varint(seq)));
-      store.write(wb, sync, clock);
+      reports.forEach((peer, c) -> wb.put(Keyspace.peer(peer), RowFormat.clock(c)));
+      store.write(wb, sync, clock, reports);
     } catch (java.io.IOException e) {
       throw new StoreException("cannot release a write batch", e);
     }

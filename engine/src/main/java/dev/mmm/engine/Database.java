@@ -163,6 +163,46 @@ public final class Database<V> {
   }
 
   /**
+   * Takes entries {@code from..to} of {@code peer}'s log as held without their bodies: what
+   * replication does with a range the sender garbage-collected. Completes with whether the clock
+   * moved; fails with {@link InvalidEntryException} if the range starts beyond what is held.
+   */
+  public CompletionStage<Boolean> skip(String peer, long from, long to) {
+    return call(() -> {
+      CompletableFuture<Boolean> promise = new CompletableFuture<>();
+      ref.tell(new InternalCommand.Skip(peer, from, to, promise));
+      return promise;
+    });
+  }
+
+  /**
+   * History GC: drops the log rows of superseded entries, each given with a version that
+   * supersedes it (links it, same key). Heads and entries not so superseded are kept; clocks never
+   * move back, so seqs are never reused. Completes with how many rows were dropped.
+   */
+  public CompletionStage<Integer> collect(Map<Version, Version> supersededBy) {
+    return call(() -> {
+      CompletableFuture<Integer> promise = new CompletableFuture<>();
+      ref.tell(new InternalCommand.Collect(Map.copyOf(supersededBy), promise));
+      return promise;
+    });
+  }
+
+  /** Records the clock a remote peer reported holding (for the history GC); survives restarts. */
+  public CompletionStage<Done> reportClock(String peer, Map<String, Long> clock) {
+    return call(() -> {
+      CompletableFuture<Done> promise = new CompletableFuture<>();
+      ref.tell(new InternalCommand.Report(peer, Map.copyOf(clock), promise));
+      return promise;
+    });
+  }
+
+  /** Remote peer -> the clock it last reported holding, joined over all reports. */
+  public Map<String, Map<String, Long>> reportedClocks() {
+    return store.reported();
+  }
+
+  /**
    * Commits what is pending, closes the store and stops the actor. Calls after it fail with
    * {@link DatabaseClosedException}; the directory may then be opened again.
    */

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
@@ -80,6 +81,9 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
     return newReceiveBuilder()
         .onMessage(InternalCommand.Write.class, w -> enqueue(w, promise(w.promise())))
         .onMessage(InternalCommand.ApplyEntries.class, a -> enqueue(a, promise(a.promise())))
+        .onMessage(InternalCommand.Skip.class, k -> enqueue(k, promise(k.promise())))
+        .onMessage(InternalCommand.Collect.class, c -> enqueue(c, promise(c.promise())))
+        .onMessage(InternalCommand.Report.class, r -> enqueue(r, promise(r.promise())))
         .onMessage(DatabaseCommand.Put.class, p -> enqueue(write(p.key(), p.value(), null), p.replyTo()))
         .onMessage(
             DatabaseCommand.Merge.class,
@@ -251,6 +255,28 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
       long seq = batch.clock(self) + 1;
       batch.stage(new LogEntry<>(self, seq, w.key(), w.value(), links, w.value() == null));
       return StatusReply.success(new Doc<>(w.key(), self, seq, w.value()));
+    }
+    if (command instanceof InternalCommand.Skip k) {
+      try {
+        return StatusReply.success(batch.skip(k.peer(), k.from(), k.to()));
+      } catch (InvalidEntryException | IllegalArgumentException e) {
+        return StatusReply.error(e);
+      }
+    }
+    if (command instanceof InternalCommand.Collect c) {
+      int dropped = 0;
+      for (Map.Entry<Version, Version> e : c.supersededBy().entrySet()) {
+        dropped += batch.collect(e.getKey(), e.getValue()) ? 1 : 0;
+      }
+      return StatusReply.success(dropped);
+    }
+    if (command instanceof InternalCommand.Report r) {
+      try {
+        batch.report(r.peer(), r.clock());
+        return StatusReply.success(Done.getInstance());
+      } catch (IllegalArgumentException e) {
+        return StatusReply.error(e);
+      }
     }
     InternalCommand.ApplyEntries a = (InternalCommand.ApplyEntries) command;
     try {

@@ -1,6 +1,7 @@
 package dev.mmm.engine;
 
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.apache.pekko.Done;
 import org.jspecify.annotations.Nullable;
@@ -25,6 +26,18 @@ sealed interface InternalCommand extends DatabaseCommand {
   /** {@link DatabaseCommand.Apply} from the facade. */
   record ApplyEntries(
       List<LogEntry<byte[]>> entries, CompletableFuture<DatabaseCommand.Applied> promise)
+      implements InternalCommand {}
+
+  /** A garbage-collected range of a peer's log, taken as held (see {@link Batch#skip}). */
+  record Skip(String peer, long from, long to, CompletableFuture<Boolean> promise)
+      implements InternalCommand {}
+
+  /** Drop the bodies of superseded entries: superseded version -> a version superseding it. */
+  record Collect(Map<Version, Version> supersededBy, CompletableFuture<Integer> promise)
+      implements InternalCommand {}
+
+  /** What a remote peer reported holding, kept for the history GC. */
+  record Report(String peer, Map<String, Long> clock, CompletableFuture<Done> promise)
       implements InternalCommand {}
 
   /** Commit what the mailbox held: sent to self, so it queues behind the waiting writes. */

@@ -12,7 +12,10 @@ import java.util.Arrays;
  *   HEAD  key                  -> the key's heads, values inline
  *   LINK  key peer seq         -> linking version            links to versions not seen yet
  *   CLOCK peer                 -> highest contiguous seq held
+ *   PEER  peer                 -> the clock that remote peer last reported holding
  * </pre>
+ *
+ * A log row below its peer's clock that is missing was garbage-collected (history GC).
  *
  * A string is its UTF-8 bytes with 0x00 escaped as 0x00 0xFF and ended by 0x00 0x01, so any string
  * (NUL and U+FFFF included) stays apart from what follows it and rows sort by the strings' byte
@@ -26,6 +29,7 @@ final class Keyspace {
   static final byte HEAD = 0x03;
   static final byte LINK = 0x04;
   static final byte CLOCK = 0x05;
+  static final byte PEER = 0x06;
 
   static byte[] meta(String name) {
     return new Writer(META).string(name).bytes();
@@ -49,6 +53,10 @@ final class Keyspace {
 
   static byte[] clock(String peer) {
     return new Writer(CLOCK).string(peer).bytes();
+  }
+
+  static byte[] peer(String peer) {
+    return new Writer(PEER).string(peer).bytes();
   }
 
   static byte[] table(byte tag) {

@@ -18,7 +18,8 @@ import org.apache.pekko.stream.stage.GraphStageLogic;
  * Streams log entries after a clock, peer by peer in seq order, reading the store in chunks as
  * downstream pulls: memory stays at one chunk whatever the backlog. A one-shot stream stops at the
  * clock of the instant it started; a live one, having caught up, waits on the {@link ChangeFeed}
- * and reads on from where it stopped.
+ * and reads on from where it stopped. Garbage-collected entries are simply absent: a gap in a
+ * peer's seqs.
  */
 final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
   static final int CHUNK = 256;
@@ -132,10 +133,9 @@ final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
               position.put(peer, seq);
               c.next();
             }
-            if (position.getOrDefault(peer, 0L) < to && buffer.size() < CHUNK) {
-              throw new StoreException(
-                  "log of " + peer + " ends at seq " + position.getOrDefault(peer, 0L)
-                      + " though the clock holds " + to);
+            if (buffer.size() < CHUNK) {
+              // The rest of this range was garbage-collected.
+              position.put(peer, to);
             }
             if (buffer.size() >= CHUNK) {
               return;

@@ -3,7 +3,9 @@ package dev.mmm.engine;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Row values (format 1). Peer and seq of a log row live in its key, so the value holds the rest:
@@ -11,6 +13,7 @@ import java.util.List;
  * <pre>
  *   entry: flags(1) key links(varint n, n * (peer, varint seq)) value(rest; none if deleted)
  *   heads: varint n, n * (peer, varint seq, flags(1), [varint len, value] unless deleted)
+ *   clock: varint n, n * (peer, varint seq)
  * </pre>
  *
  * Strings are a varint length and UTF-8 bytes. Flag bit 0 marks a tombstone.
@@ -70,6 +73,23 @@ final class RowFormat {
       heads.add(new Doc<>(key, peer, seq, deleted ? null : in.bytes(in.count())));
     }
     return heads;
+  }
+
+  static byte[] clock(Map<String, Long> clock) {
+    Out out = new Out(16 + clock.size() * 32);
+    out.varint(clock.size());
+    clock.forEach((peer, seq) -> out.string(peer).varint(seq));
+    return out.bytes();
+  }
+
+  static Map<String, Long> clock(byte[] row) {
+    In in = new In(row);
+    int n = in.count();
+    Map<String, Long> clock = new HashMap<>();
+    for (int i = 0; i < n; i++) {
+      clock.put(in.string(), in.varint());
+    }
+    return clock;
   }
 
   static byte[] varint(long v) {

@@ -53,6 +53,7 @@ final class Store implements AutoCloseable {
   private final Set<Cursor> cursors = ConcurrentHashMap.newKeySet();
   private volatile boolean closed;
   private volatile Map<String, Long> clock;
+  private volatile Map<String, Map<String, Long>> reported = Map.of();
   /** Version not seen yet -> the keys of entries linking it. Writer thread only. */
   private final Map<Version, Set<String>> unseen = new HashMap<>();
 
@@ -148,6 +149,12 @@ final class Store implements AutoCloseable {
       for (c.seek(prefix); c.valid() && Keyspace.startsWith(c.key(), prefix); c.next()) {
         loaded.put(new Keyspace.Reader(c.key(), Keyspace.CLOCK).string(), RowFormat.varint(c.value()));
       }
+      prefix = Keyspace.table(Keyspace.PEER);
+      Map<String, Map<String, Long>> peers = new HashMap<>();
+      for (c.seek(prefix); c.valid() && Keyspace.startsWith(c.key(), prefix); c.next()) {
+        peers.put(new Keyspace.Reader(c.key(), Keyspace.PEER).string(), RowFormat.clock(c.value()));
+      }
+      reported = Map.copyOf(peers);
       prefix = Keyspace.table(Keyspace.LINK);
       unseen.clear();
       for (c.seek(prefix); c.valid() && Keyspace.startsWith(c.key(), prefix); c.next()) {
@@ -175,6 +182,11 @@ final class Store implements AutoCloseable {
   /** Peer -> highest contiguous seq held, as committed. */
   Map<String, Long> clock() {
     return clock;
+  }
+
+  /** Remote peer -> the clock it last reported holding (in a sync's hello or caught-up). */
+  Map<String, Map<String, Long>> reported() {
+    return reported;
   }
 
   long clock(String peer) {
@@ -237,8 +249,25 @@ final class Store implements AutoCloseable {
     return keys == null ? Set.of() : keys;
   }
 
+  /** Forgets the unseen versions of {@code peer} up to {@code seq}: they will never arrive. */
+  Map<Version, Set<String>> resolveUnseenUpTo(String peer, long seq) {
+    Map<Version, Set<String>> resolved = new HashMap<>();
+    unseen.keySet().removeIf(v -> {
+      if (v.peer().equals(peer) && v.seq() <= seq) {
+        resolved.put(v, unseen.get(v));
+        return true;
+      }
+      return false;
+    });
+    return resolved;
+  }
+
   /** Writes one batch atomically; on failure the in-memory state is reloaded from the rows. */
-  void write(WriteBatch batch, boolean sync, Map<String, Long> advanced) {
+  void write(
+      WriteBatch batch,
+      boolean sync,
+      Map<String, Long> advanced,
+      Map<String, Map<String, Long>> reports) {
     try {
       guard(() -> db.write(batch, new WriteOptions().sync(sync)));
     } catch (RuntimeException e) {
@@ -251,6 +280,11 @@ final class Store implements AutoCloseable {
     next.putAll(clock);
     next.putAll(advanced);
     clock = Map.copyOf(next);
+    if (!reports.isEmpty()) {
+      Map<String, Map<String, Long>> peers = new HashMap<>(reported);
+      peers.putAll(reports);
+      reported = Map.copyOf(peers);
+    }
   }
 
   WriteBatch newWriteBatch() {

@@ -4,25 +4,32 @@ import java.time.Duration;
 
 /**
  * How one side of a sync behaves: immutable, from {@link #defaults()} (SYNC, one-shot, frames of
- * at most 8 MiB, entry batches of about 256 KiB, 10 s for the remote's hello).
+ * at most 8 MiB, entry batches of about 256 KiB, 10 s for the remote's hello, no history GC).
  */
 public final class SyncOptions {
   private static final SyncOptions DEFAULTS =
-      new SyncOptions(Mode.SYNC, false, 8 << 20, 256 << 10, Duration.ofSeconds(10));
+      new SyncOptions(Mode.SYNC, false, 8 << 20, 256 << 10, Duration.ofSeconds(10), false);
 
   private final Mode mode;
   private final boolean live;
   private final int maxFrameBytes;
   private final int batchBytes;
   private final Duration handshakeTimeout;
+  private final boolean historyGc;
 
   private SyncOptions(
-      Mode mode, boolean live, int maxFrameBytes, int batchBytes, Duration handshakeTimeout) {
+      Mode mode,
+      boolean live,
+      int maxFrameBytes,
+      int batchBytes,
+      Duration handshakeTimeout,
+      boolean historyGc) {
     this.mode = mode;
     this.live = live;
     this.maxFrameBytes = maxFrameBytes;
     this.batchBytes = batchBytes;
     this.handshakeTimeout = handshakeTimeout;
+    this.historyGc = historyGc;
   }
 
   public static SyncOptions defaults() {
@@ -33,7 +40,7 @@ public final class SyncOptions {
     if (mode == null) {
       throw new IllegalArgumentException("mode must not be null");
     }
-    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout);
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout, historyGc);
   }
 
   /**
@@ -41,7 +48,7 @@ public final class SyncOptions {
    * handshake. Live (true): it then goes on streaming new entries until cancelled.
    */
   public SyncOptions withLive(boolean live) {
-    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout);
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout, historyGc);
   }
 
   /** The largest frame accepted or sent; a larger incoming one ends the sync with an error. */
@@ -49,7 +56,7 @@ public final class SyncOptions {
     if (bytes < 1024) {
       throw new IllegalArgumentException("maxFrameBytes must be >= 1024, was " + bytes);
     }
-    return new SyncOptions(mode, live, bytes, Math.min(batchBytes, bytes / 2), handshakeTimeout);
+    return new SyncOptions(mode, live, bytes, Math.min(batchBytes, bytes / 2), handshakeTimeout, historyGc);
   }
 
   /** About how many bytes of entries one frame carries when the sender has a backlog. */
@@ -58,7 +65,7 @@ public final class SyncOptions {
       throw new IllegalArgumentException(
           "batchBytes must be between 1 and maxFrameBytes / 2, was " + bytes);
     }
-    return new SyncOptions(mode, live, maxFrameBytes, bytes, handshakeTimeout);
+    return new SyncOptions(mode, live, maxFrameBytes, bytes, handshakeTimeout, historyGc);
   }
 
   /** How long to wait for the remote's hello before giving up. */
@@ -66,7 +73,19 @@ public final class SyncOptions {
     if (timeout == null || timeout.isNegative() || timeout.isZero()) {
       throw new IllegalArgumentException("handshakeTimeout must be positive");
     }
-    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, timeout);
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, timeout, historyGc);
+  }
+
+  /**
+   * Whether a sync that completed runs a {@link HistoryGc} pass afterwards (its result then
+   * completes after the pass). Off by default.
+   */
+  public SyncOptions withHistoryGc(boolean enabled) {
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout, enabled);
+  }
+
+  public boolean historyGc() {
+    return historyGc;
   }
 
   public Mode mode() {

@@ -6,6 +6,7 @@ import dev.mmm.engine.InvalidEntryException;
 import dev.mmm.engine.LogEntry;
 import dev.mmm.engine.LogOptions;
 import dev.mmm.replication.wire.CaughtUp;
+import dev.mmm.replication.wire.Collected;
 import dev.mmm.replication.wire.Entries;
 import dev.mmm.replication.wire.Entry;
 import dev.mmm.replication.wire.ErrorCode;
@@ -23,6 +24,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.stream.Attributes;
+import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.FlowShape;
 import org.apache.pekko.stream.Inlet;
 import org.apache.pekko.stream.Outlet;
@@ -92,6 +94,9 @@ final class SyncStage
     private long sent;
     private long received;
     private @Nullable SyncException failure;
+    private boolean finished;
+    /** The last clock report to the database; the history GC waits for it. */
+    private CompletionStage<?> reported = CompletableFuture.completedFuture(null);
     private AsyncCallback<Optional<Throwable>> applied;
 
     Logic(CompletableFuture<SyncResult> result) {
@@ -187,8 +192,7 @@ final class SyncStage
           case ENTRIES -> onEntries(frame.getEntries());
           case CAUGHT_UP -> onCaughtUp(frame.getCaughtUp());
           case ERROR -> onRemoteError(frame.getError());
-          case COLLECTED -> throw protocol(ErrorCode.OUT_OF_ORDER,
-              "collected-range markers are not supported by this version");
+          case COLLECTED -> onCollected(frame.getCollected());
           default -> throw protocol(ErrorCode.MALFORMED, "frame without a message");
         }
       } catch (SyncException e) {
@@ -218,8 +222,10 @@ final class SyncStage
         case PULL -> Mode.PULL;
         default -> throw protocol(ErrorCode.MALFORMED, "hello with mode " + hello.getMode());
       };
-      remoteKnown.putAll(Wire.clock(hello.getClockList()));
+      Map<String, Long> reported = Wire.clock(hello.getClockList());
+      remoteKnown.putAll(reported);
       remote = hello;
+      this.reported = db.reportClock(hello.getPeerId(), reported);
       cancelTimer(HANDSHAKE);
       sending = options.mode().sends() && remoteMode.receives();
       receiving = options.mode().receives() && remoteMode.sends();
@@ -228,17 +234,35 @@ final class SyncStage
       report();
     }
 
-    private void onEntries(Entries entries) {
+    /** Entries and collected ranges may come only after the hello, and only if the modes allow. */
+    private void checkMayReceive(String what) {
       if (remote == null) {
-        throw protocol(ErrorCode.OUT_OF_ORDER, "entries before the hello");
+        throw protocol(ErrorCode.OUT_OF_ORDER, what + " before the hello");
       }
       if (!receiving) {
-        throw protocol(ErrorCode.OUT_OF_ORDER, "entries from a remote whose mode ("
+        throw protocol(ErrorCode.OUT_OF_ORDER, what + " from a remote whose mode ("
             + remote.getMode() + ") may not send to this side (" + options.mode() + ")");
       }
       if (remoteCaughtUp && !liveSession()) {
-        throw protocol(ErrorCode.OUT_OF_ORDER, "entries after caught-up in a one-shot sync");
+        throw protocol(ErrorCode.OUT_OF_ORDER, what + " after caught-up in a one-shot sync");
       }
+    }
+
+    private void onCollected(Collected range) {
+      checkMayReceive("a collected range");
+      if (range.getPeer().isEmpty() || range.getFromSeq() < 1
+          || range.getToSeq() < range.getFromSeq()) {
+        throw protocol(ErrorCode.INVALID_ENTRY, "invalid collected range " + range.getPeer()
+            + " " + range.getFromSeq() + ".." + range.getToSeq());
+      }
+      remoteKnown.merge(range.getPeer(), range.getToSeq(), Math::max);
+      applying = true;
+      db.skip(range.getPeer(), range.getFromSeq(), range.getToSeq())
+          .whenComplete((r, ex) -> applied.invoke(Optional.ofNullable(ex)));
+    }
+
+    private void onEntries(Entries entries) {
+      checkMayReceive("entries");
       List<LogEntry<byte[]>> batch = new ArrayList<>(entries.getEntriesCount());
       for (Entry e : entries.getEntriesList()) {
         batch.add(Wire.entry(e));
@@ -274,8 +298,10 @@ final class SyncStage
         throw protocol(ErrorCode.OUT_OF_ORDER, remote == null
             ? "caught-up before the hello" : "a second caught-up");
       }
-      Wire.clock(caughtUp.getClockList()).forEach((p, s) -> remoteKnown.merge(p, s, Math::max));
+      Map<String, Long> reported = Wire.clock(caughtUp.getClockList());
+      reported.forEach((p, s) -> remoteKnown.merge(p, s, Math::max));
       remoteCaughtUp = true;
+      this.reported = db.reportClock(remote.getPeerId(), reported);
       pull(in);
       report();
       maybeDone();
@@ -304,29 +330,10 @@ final class SyncStage
     // ---- outbound ----
 
     private void startSending() {
-      Map<String, Long> held = clock();
-      Source<Frame, NotUsed> frames = Source.empty();
-      if (sending) {
-        frames = db.rawLog(LogOptions.all().from(remoteKnown).until(held))
-            .map(Wire::entry)
-            .groupedWeighted(options.batchBytes(), e -> (long) e.getSerializedSize())
-            .map(this::entriesFrame);
-      }
-      frames = frames.concat(Source.lazySingle(() ->
-          Frame.newBuilder().setCaughtUp(CaughtUp.newBuilder().addAllClock(Wire.clock(clock())))
-              .build()));
-      if (sending && options.live()) {
-        Map<String, Long> after = new HashMap<>(held);
-        remoteKnown.forEach((p, s) -> after.merge(p, s, Math::max));
-        frames = frames.concat(db.rawLog(LogOptions.all().from(after).live(true))
-            // An entry the remote sent us comes back through our log: not back to it.
-            .filter(e -> e.seq() > remoteKnown.getOrDefault(e.peer(), 0L))
-            .map(Wire::entry)
-            .batchWeighted(options.batchBytes(), e -> (long) e.getSerializedSize(),
-                e -> { List<Entry> l = new ArrayList<>(); l.add(e); return l; },
-                (l, e) -> { l.add(e); return l; })
-            .map(this::entriesFrame));
-      }
+      Source<Frame, NotUsed> frames = Outgoing.frames(db, options, sending,
+          Map.copyOf(remoteKnown), clock(), remoteKnown,
+          () -> Frame.newBuilder().setCaughtUp(CaughtUp.newBuilder().addAllClock(
+              Wire.clock(clock()))).build());
       SubSinkInlet<Frame> inlet = new SubSinkInlet<>("Sync.outgoing");
       inlet.setHandler(new AbstractInHandler() {
         @Override
@@ -350,10 +357,6 @@ final class SyncStage
       if (isAvailable(out)) {
         emit();
       }
-    }
-
-    private Frame entriesFrame(List<Entry> batch) {
-      return Frame.newBuilder().setEntries(Entries.newBuilder().addAllEntries(batch)).build();
     }
 
     private void emit() {
@@ -461,18 +464,30 @@ final class SyncStage
         failure = new SyncException(ErrorCode.INTERRUPTED,
             "the connection closed before the sync completed", false);
       }
+      finished = true;
       if (failure != null) {
         result.completeExceptionally(failure);
       } else {
-        result.complete(new SyncResult(remote == null ? "" : remote.getPeerId(), sent, received,
-            sending, receiving, clock(), remoteKnown));
+        SyncResult done = new SyncResult(remote == null ? "" : remote.getPeerId(), sent, received,
+            sending, receiving, clock(), remoteKnown);
+        if (options.historyGc()) {
+          Materializer mat = materializer();
+          reported.thenCompose(r -> HistoryGc.collect(db, mat)).whenComplete((n, ex) -> {
+            if (ex != null) {
+              log().warning("history GC after the sync with {} failed: {}", remoteName(), ex);
+            }
+            result.complete(done);
+          });
+        } else {
+          result.complete(done);
+        }
       }
       completeStage();
     }
 
     @Override
     public void postStop() {
-      if (!result.isDone()) {
+      if (!finished && !result.isDone()) {
         result.completeExceptionally(new SyncException(ErrorCode.INTERRUPTED,
             "the sync stopped before it completed", false));
       }
