@@ -153,6 +153,14 @@ public final class Database<V> {
   public CompletionStage<DatabaseCommand.Applied> apply(List<LogEntry<byte[]>> entries) {
     return call(
         () -> {
+          if (entries == null) {
+            throw new IllegalArgumentException("entries must not be null");
+          }
+          for (LogEntry<byte[]> e : entries) {
+            if (e == null) {
+              throw new InvalidEntryException("entries must not contain null");
+            }
+          }
           CompletableFuture<DatabaseCommand.Applied> promise = new CompletableFuture<>();
           ref.tell(new InternalCommand.ApplyEntries(List.copyOf(entries), promise));
           return promise;
