@@ -90,7 +90,7 @@ public final class Database<V> {
    * versions of it; other peers' concurrent versions stay as siblings.
    */
   public CompletionStage<Doc<V>> put(String key, V value) {
-    return write(key, value, null);
+    return call(() -> write(key, requireValue(value), null));
   }
 
   /**
@@ -99,7 +99,7 @@ public final class Database<V> {
    * key do not change that key. No docs: the same as {@link #put}.
    */
   public CompletionStage<Doc<V>> merge(String key, List<Doc<V>> docs, V value) {
-    return call(() -> write(key, value, versions(docs)));
+    return call(() -> write(key, requireValue(value), versions(docs)));
   }
 
   /** Deletes this peer's own current versions of {@code key}; concurrent puts elsewhere survive. */
@@ -153,8 +153,13 @@ public final class Database<V> {
   public CompletionStage<DatabaseCommand.Applied> apply(List<LogEntry<byte[]>> entries) {
     return call(
         () -> {
-          if (entries == null || entries.contains(null)) {
-            throw new IllegalArgumentException("entries must not be or contain null");
+          if (entries == null) {
+            throw new IllegalArgumentException("entries must not be null");
+          }
+          for (LogEntry<byte[]> e : entries) {
+            if (e == null) {
+              throw new InvalidEntryException("entries must not contain null");
+            }
           }
           CompletableFuture<DatabaseCommand.Applied> promise = new CompletableFuture<>();
           ref.tell(new InternalCommand.ApplyEntries(List.copyOf(entries), promise));
@@ -234,6 +239,14 @@ public final class Database<V> {
     } catch (RuntimeException e) {
       return CompletableFuture.failedFuture(e);
     }
+  }
+
+  /** A null value would reach the actor as a tombstone: put and merge must not delete. */
+  private static <V> V requireValue(V value) {
+    if (value == null) {
+      throw new IllegalArgumentException("value must not be null (delete writes tombstones)");
+    }
+    return value;
   }
 
   private static <V> List<Version> versions(List<Doc<V>> docs) {

@@ -181,6 +181,7 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
         }
       }
     } else if (command instanceof InternalCommand.ApplyEntries a) {
+      // Not entries.contains(null): immutable lists (List.of, List.copyOf) throw on it.
       for (LogEntry<byte[]> e : a.entries()) {
         if (e == null) {
           throw new InvalidEntryException("entries must not contain null");
