@@ -65,6 +65,12 @@ final class Batch {
     Map<String, Long> next = new HashMap<>();
     for (LogEntry<byte[]> e : entries) {
       Strings.requireValid(e.key(), "key");
+      // Checked here, not left to stage(): there it would fail the whole group commit.
+      Strings.requireValid(e.peer(), "peer");
+      if (e.seq() < 1) {
+        throw new InvalidEntryException(
+            "entry of " + e.peer() + " has seq " + e.seq() + "; seqs start at 1");
+      }
       long held = next.containsKey(e.peer()) ? next.get(e.peer()) : clock(e.peer());
       if (e.seq() > held + 1) {
         throw new InvalidEntryException(

@@ -2,6 +2,7 @@ package dev.mmm.engine;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -162,7 +163,9 @@ public final class Database<V> {
             }
           }
           CompletableFuture<DatabaseCommand.Applied> promise = new CompletableFuture<>();
-          ref.tell(new InternalCommand.ApplyEntries(List.copyOf(entries), promise));
+          // A copy that keeps nulls, so the actor refuses them as InvalidEntryException.
+          List<LogEntry<byte[]>> copy = Collections.unmodifiableList(new ArrayList<>(entries));
+          ref.tell(new InternalCommand.ApplyEntries(copy, promise));
           return promise;
         });
   }
