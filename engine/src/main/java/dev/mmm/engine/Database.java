@@ -154,7 +154,8 @@ public final class Database<V> {
     return call(
         () -> {
           CompletableFuture<DatabaseCommand.Applied> promise = new CompletableFuture<>();
-          ref.tell(new InternalCommand.ApplyEntries(List.copyOf(entries), promise));
+          // A copy that keeps nulls, so that the actor refuses them as invalid entries.
+          ref.tell(new InternalCommand.ApplyEntries(new ArrayList<>(entries), promise));
           return promise;
         });
   }

@@ -177,8 +177,11 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
         }
       }
     } else if (command instanceof InternalCommand.ApplyEntries a) {
-      if (a.entries().contains(null)) {
-        throw new InvalidEntryException("entries must not contain null");
+      // Not contains(null): the immutable lists apply() passes throw on it.
+      for (LogEntry<byte[]> e : a.entries()) {
+        if (e == null) {
+          throw new InvalidEntryException("entries must not contain null");
+        }
       }
     }
   }
