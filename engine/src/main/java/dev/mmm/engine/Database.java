@@ -2,7 +2,6 @@ package dev.mmm.engine;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -163,9 +162,7 @@ public final class Database<V> {
             }
           }
           CompletableFuture<DatabaseCommand.Applied> promise = new CompletableFuture<>();
-          // A copy that keeps nulls, so the actor refuses them as InvalidEntryException.
-          List<LogEntry<byte[]>> copy = Collections.unmodifiableList(new ArrayList<>(entries));
-          ref.tell(new InternalCommand.ApplyEntries(copy, promise));
+          ref.tell(new InternalCommand.ApplyEntries(List.copyOf(entries), promise));
           return promise;
         });
   }

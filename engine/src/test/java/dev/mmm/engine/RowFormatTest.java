@@ -1,0 +1,193 @@
+package dev.mmm.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
+import net.jqwik.api.Example;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+import net.jqwik.api.constraints.Size;
+
+/**
+ * Row values: entries and heads rows read back as written, and a damaged row either still reads or
+ * fails as a {@link StoreException}, never with an unrelated exception.
+ */
+class RowFormatTest {
+
+  @Provide
+  static Arbitrary<Version> versions() {
+    Arbitrary<Long> seqs =
+        Arbitraries.oneOf(
+            Arbitraries.longs().between(1, 300), Arbitraries.of(127L, 128L, 16384L, Long.MAX_VALUE));
+    return Combinators.combine(KeyspaceTest.strings(), seqs).as(Version::new);
+  }
+
+  static Arbitrary<byte[]> values() {
+    return Arbitraries.bytes().array(byte[].class).ofMaxSize(40);
+  }
+
+  @Provide
+  static Arbitrary<LogEntry<byte[]>> entries() {
+    return Combinators.combine(
+            versions(),
+            KeyspaceTest.strings(),
+            values().injectNull(0.25),
+            versions().list().ofMaxSize(5))
+        .as((v, key, value, links) -> new LogEntry<>(v.peer(), v.seq(), key, value, links, value == null));
+  }
+
+  @Provide
+  static Arbitrary<List<Doc<byte[]>>> heads() {
+    return Combinators.combine(versions(), values().injectNull(0.25))
+        .as((v, value) -> new Doc<>("unused", v.peer(), v.seq(), value))
+        .list()
+        .ofMaxSize(5)
+        .uniqueElements(Doc::version)
+        .map(
+            docs -> {
+              List<Doc<byte[]>> sorted = new ArrayList<>(docs);
+              sorted.sort((a, b) -> a.version().compareTo(b.version()));
+              return sorted;
+            });
+  }
+
+  @Property(tries = 1000)
+  void entryRoundTrips(@ForAll("entries") LogEntry<byte[]> e) {
+    LogEntry<byte[]> back = RowFormat.entry(e.peer(), e.seq(), RowFormat.entry(e));
+    assertThat(describe(back)).isEqualTo(describe(e));
+  }
+
+  @Property(tries = 1000)
+  void headsRoundTrip(@ForAll("heads") List<Doc<byte[]>> heads, @ForAll("strings") String key) {
+    List<Doc<byte[]>> keyed = heads.stream().map(d -> new Doc<>(key, d.peer(), d.seq(), d.value())).toList();
+    List<Doc<byte[]>> back = RowFormat.heads(key, RowFormat.heads(keyed));
+    assertThat(back.stream().map(RowFormatTest::describe).toList())
+        .isEqualTo(keyed.stream().map(RowFormatTest::describe).toList());
+  }
+
+  @Provide
+  static Arbitrary<String> strings() {
+    return KeyspaceTest.strings();
+  }
+
+  @Property(tries = 500)
+  void varintRoundTrips(@ForAll long v) {
+    assertThat(RowFormat.varint(RowFormat.varint(v))).isEqualTo(v);
+  }
+
+  /** A damaged entry row reads as some entry or fails as a corrupt store. */
+  @Property(tries = 1500)
+  void damagedEntryRowsFailAsCorruptStore(
+      @ForAll("entries") LogEntry<byte[]> e, @ForAll long damageSeed) {
+    byte[] row = damage(RowFormat.entry(e), new Random(damageSeed));
+    try {
+      LogEntry<byte[]> read = RowFormat.entry(e.peer(), e.seq(), row);
+      assertThat(read.deleted()).isEqualTo(read.value() == null);
+    } catch (StoreException expected) {
+      // reported as corrupt
+    }
+  }
+
+  /** A damaged heads row reads as heads whose versions are valid, or fails as a corrupt store. */
+  @Property(tries = 1500)
+  void damagedHeadsRowsFailAsCorruptStore(
+      @ForAll("heads") List<Doc<byte[]>> heads, @ForAll long damageSeed) {
+    byte[] row = damage(RowFormat.heads(heads), new Random(damageSeed));
+    try {
+      for (Doc<byte[]> d : RowFormat.heads("k", row)) {
+        // what callers do with every head; a seq < 1 must have been refused as corrupt
+        assertThat(d.version().seq()).isPositive();
+      }
+    } catch (StoreException expected) {
+      // reported as corrupt
+    }
+  }
+
+  @Property(tries = 1000)
+  void randomBytesFailAsCorruptStore(@ForAll @Size(max = 32) byte[] row) {
+    try {
+      RowFormat.entry("p", 1, row);
+    } catch (StoreException expected) {
+      // reported as corrupt
+    }
+    try {
+      RowFormat.heads("k", row).forEach(Doc::version);
+    } catch (StoreException expected) {
+      // reported as corrupt
+    }
+    try {
+      RowFormat.varint(row);
+    } catch (StoreException expected) {
+      // reported as corrupt
+    }
+  }
+
+  @Example
+  void truncatedRowsFailAsCorruptStore() {
+    LogEntry<byte[]> e =
+        new LogEntry<>("p", 3, "key", null, List.of(new Version("q", 300), new Version("p", 2)), true);
+    byte[] row = RowFormat.entry(e);
+    // A tombstone has no value, so every proper prefix of its row is missing something.
+    for (int len = 0; len < row.length; len++) {
+      byte[] cut = Arrays.copyOf(row, len);
+      assertThatThrownBy(() -> RowFormat.entry("p", 3, cut))
+          .as("entry row cut to %d bytes", len)
+          .isInstanceOf(StoreException.class);
+    }
+    byte[] heads =
+        RowFormat.heads(
+            List.of(new Doc<>("k", "p", 1, new byte[] {1, 2}), new Doc<>("k", "q", 200, null)));
+    for (int len = 0; len < heads.length; len++) {
+      byte[] cut = Arrays.copyOf(heads, len);
+      assertThatThrownBy(() -> RowFormat.heads("k", cut))
+          .as("heads row cut to %d bytes", len)
+          .isInstanceOf(StoreException.class);
+    }
+  }
+
+  @Example
+  void zeroSeqIsCorrupt() {
+    // flags 0, key "k", one link: peer "q", seq 0 -- no writer ever produces seq 0
+    byte[] entry = {0, 1, 'k', 1, 1, 'q', 0};
+    assertThatThrownBy(() -> RowFormat.entry("p", 1, entry)).isInstanceOf(StoreException.class);
+    // one head: peer "q", seq 0, tombstone
+    byte[] heads = {1, 1, 'q', 0, 1};
+    assertThatThrownBy(() -> RowFormat.heads("k", heads)).isInstanceOf(StoreException.class);
+  }
+
+  /** Truncates, flips bits, or overwrites bytes, at random. */
+  static byte[] damage(byte[] row, Random random) {
+    byte[] out = row.clone();
+    switch (random.nextInt(3)) {
+      case 0 -> out = Arrays.copyOf(out, random.nextInt(out.length + 1));
+      case 1 -> {
+        for (int i = 1 + random.nextInt(3); i > 0 && out.length > 0; i--) {
+          out[random.nextInt(out.length)] ^= (byte) (1 << random.nextInt(8));
+        }
+      }
+      default -> {
+        for (int i = 1 + random.nextInt(3); i > 0 && out.length > 0; i--) {
+          out[random.nextInt(out.length)] = (byte) random.nextInt(256);
+        }
+      }
+    }
+    return out;
+  }
+
+  static String describe(LogEntry<byte[]> e) {
+    return e.version() + " " + e.key() + " " + (e.value() == null ? "-" : Arrays.toString(e.value()))
+        + " " + e.links() + " " + e.deleted();
+  }
+
+  static String describe(Doc<byte[]> d) {
+    return d.key() + " " + d.version() + " " + (d.value() == null ? "-" : Arrays.toString(d.value()));
+  }
+}
