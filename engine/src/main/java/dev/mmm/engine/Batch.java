@@ -66,7 +66,7 @@ final class Batch {
     for (LogEntry<byte[]> e : entries) {
       Strings.requireValid(e.key(), "key");
       // Checked here, not left to stage(): there it would fail the whole group commit.
-      Strings.requireValid(e.peer(), "peer");
+      Strings.requirePeer(e.peer(), "peer");
       if (e.seq() < 1) {
         throw new InvalidEntryException(
             "entry of " + e.peer() + " has seq " + e.seq() + "; seqs start at 1");
@@ -141,7 +141,7 @@ final class Batch {
    * @throws InvalidEntryException if the range starts beyond what is held (a hole)
    */
   boolean skip(String peer, long from, long to) {
-    Strings.requireValid(peer, "peer");
+    Strings.requirePeer(peer, "peer");
     if (from < 1 || to < from) {
       throw new InvalidEntryException("collected range " + peer + " " + from + ".." + to
           + " is empty or starts below seq 1");
@@ -187,7 +187,7 @@ final class Batch {
 
   /** Remembers the clock a remote peer reported, joined with what it reported before. */
   void report(String peer, Map<String, Long> reported) {
-    Strings.requireValid(peer, "peer");
+    Strings.requirePeer(peer, "peer");
     Map<String, Long> joined = new HashMap<>(
         reports.getOrDefault(peer, store.reported().getOrDefault(peer, Map.of())));
     reported.forEach((p, seq) -> joined.merge(Strings.requireValid(p, "peer"), seq, Math::max));

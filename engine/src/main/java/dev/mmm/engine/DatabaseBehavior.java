@@ -73,7 +73,7 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
     this.options = options;
     this.feed = feed;
     this.stopped = stopped;
-    this.replies = ctx.getExecutionContext();
+    this.replies = ctx.getSystem().executionContext();
   }
 
   @Override
@@ -84,7 +84,9 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
         .onMessage(InternalCommand.Skip.class, k -> enqueue(k, promise(k.promise())))
         .onMessage(InternalCommand.Collect.class, c -> enqueue(c, promise(c.promise())))
         .onMessage(InternalCommand.Report.class, r -> enqueue(r, promise(r.promise())))
-        .onMessage(DatabaseCommand.Put.class, p -> enqueue(write(p.key(), p.value(), null), p.replyTo()))
+        .onMessage(
+            DatabaseCommand.Put.class,
+            p -> enqueue(write(p.key(), p.value(), null), p.replyTo()))
         .onMessage(
             DatabaseCommand.Merge.class,
             m -> enqueue(write(m.key(), m.value(), m.links()), m.replyTo()))

@@ -24,19 +24,32 @@ public sealed interface DatabaseCommand permits
 
   /** Appends an entry linking the writer's own current heads of {@code key}. */
   record Put(String key, byte[] value, ActorRef<StatusReply<Doc<byte[]>>> replyTo)
-      implements DatabaseCommand {}
+      implements DatabaseCommand {
+    public Put {
+      requireValue(value);
+    }
+  }
 
   /** Appends an entry linking exactly {@code links}, whatever their peer; none behaves as put. */
   record Merge(
       String key, List<Version> links, byte[] value, ActorRef<StatusReply<Doc<byte[]>>> replyTo)
-      implements DatabaseCommand {}
+      implements DatabaseCommand {
+    public Merge {
+      requireValue(value);
+      links = List.copyOf(links);
+    }
+  }
 
   /**
    * Appends a tombstone linking {@code links}, or the writer's own heads when {@code links} is
    * empty. The reply is the tombstone, its value null.
    */
   record Delete(String key, List<Version> links, ActorRef<StatusReply<Doc<byte[]>>> replyTo)
-      implements DatabaseCommand {}
+      implements DatabaseCommand {
+    public Delete {
+      links = List.copyOf(links);
+    }
+  }
 
   /** The live heads of {@code key}, ordered by (peer, seq). */
   record Get(String key, ActorRef<StatusReply<List<Doc<byte[]>>>> replyTo)
@@ -53,6 +66,13 @@ public sealed interface DatabaseCommand permits
   record Applied(int applied, Map<String, Long> clock) {}
 
   record GetClock(ActorRef<Map<String, Long>> replyTo) implements DatabaseCommand {}
+
+  /** A put or merge without a value would silently be a delete. */
+  private static void requireValue(byte[] value) {
+    if (value == null) {
+      throw new IllegalArgumentException("value must not be null (send Delete to delete)");
+    }
+  }
 
   /** A source of log entries as {@code db.log(options)} streams them, raw bytes as values. */
   record StreamLog(LogOptions options, ActorRef<Source<LogEntry<byte[]>, NotUsed>> replyTo)

@@ -43,10 +43,7 @@ public final class DatabaseOptions<V> {
    * open under another.
    */
   public DatabaseOptions<V> withId(String id) {
-    Strings.requireValid(id, "id");
-    if (id.isEmpty()) {
-      throw new IllegalArgumentException("id must not be empty");
-    }
+    Strings.requirePeer(id, "id");
     return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries);
   }
 

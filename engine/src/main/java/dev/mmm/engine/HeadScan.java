@@ -34,6 +34,9 @@ final class HeadScan implements AutoCloseable {
 
   /** The live heads of each key in the range, in key order (reversed if asked), then done. */
   static Source<List<Doc<byte[]>>, NotUsed> source(Store store, Range range) {
+    if (store.isClosed()) {
+      return Source.failed(new DatabaseClosedException("database " + store.dir() + " is closed"));
+    }
     return Source.unfoldResource(() -> new HeadScan(store, range), HeadScan::next, HeadScan::close);
   }
 

@@ -43,7 +43,7 @@ final class RowFormat {
     int n = in.count();
     List<Version> links = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
-      links.add(new Version(in.string(), in.seq()));
+      links.add(new Version(in.peer(), in.seq()));
     }
     byte[] value = deleted ? null : in.rest();
     return new LogEntry<>(peer, seq, key, value, links, deleted);
@@ -67,7 +67,7 @@ final class RowFormat {
     int n = in.count();
     List<Doc<byte[]>> heads = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
-      String peer = in.string();
+      String peer = in.peer();
       long seq = in.seq();
       boolean deleted = (in.b() & DELETED) != 0;
       heads.add(new Doc<>(key, peer, seq, deleted ? null : in.bytes(in.count())));
@@ -172,6 +172,15 @@ final class RowFormat {
         }
       }
       throw corrupt();
+    }
+
+    /** A version's peer: never empty, so an empty one means damage. */
+    String peer() {
+      String peer = string();
+      if (peer.isEmpty()) {
+        throw corrupt();
+      }
+      return peer;
     }
 
     /** A version's seq: no writer makes one below 1, so such a row is damaged. */

@@ -28,6 +28,15 @@ final class Strings {
     return s;
   }
 
+  /** A peer id: valid text, and not empty (an empty id cannot cross the wire). */
+  static String requirePeer(String peer, String what) {
+    requireValid(peer, what);
+    if (peer.isEmpty()) {
+      throw new IllegalArgumentException(what + " must not be empty");
+    }
+    return peer;
+  }
+
   /** Code point order, which is the unsigned byte order of the strings' UTF-8 forms. */
   static int compare(String a, String b) {
     int i = 0;

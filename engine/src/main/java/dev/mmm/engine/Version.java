@@ -8,7 +8,7 @@ package dev.mmm.engine;
 public record Version(String peer, long seq) implements Comparable<Version> {
 
   public Version {
-    Strings.requireValid(peer, "peer");
+    Strings.requirePeer(peer, "peer");
     if (seq < 1) {
       throw new IllegalArgumentException("seq must be >= 1, was " + seq);
     }

@@ -97,13 +97,19 @@ class KeysTest {
         await(db.put(peer, "own key"));
         await(collector.apply(run(db.rawLog(LogOptions.all()))));
       }
-      // The empty peer id cannot be chosen with withId, but arrives fine from a log.
-      await(
-          collector.apply(
-              List.of(
-                  new LogEntry<>("", 1, "k", "".getBytes(StandardCharsets.UTF_8), List.of(), false))));
+      // The empty peer id can be neither chosen nor received: it could not cross the wire.
+      Map<String, Long> before = await(collector.clock());
+      assertThatThrownBy(
+              () ->
+                  await(
+                      collector.apply(
+                          List.of(
+                              new LogEntry<>(
+                                  "", 1, "k", "x".getBytes(StandardCharsets.UTF_8), List.of(),
+                                  false)))))
+          .isInstanceOf(IllegalArgumentException.class);
+      assertThat(await(collector.clock())).isEqualTo(before);
       List<String> all = new ArrayList<>(peers);
-      all.add("");
 
       assertThat(await(collector.get("k")))
           .extracting(Doc::peer)
@@ -111,7 +117,6 @@ class KeysTest {
       assertThat(await(collector.get("k"))).allSatisfy(d -> assertThat(d.value()).isEqualTo(d.peer()));
       Map<String, Long> expectedClock = new TreeMap<>();
       peers.forEach(p -> expectedClock.put(p, 2L));
-      expectedClock.put("", 1L);
       assertThat(await(collector.clock())).isEqualTo(expectedClock);
       for (String peer : peers) {
         assertThat(await(collector.get(peer))).containsExactly(new Doc<>(peer, peer, 2, "own key"));
@@ -120,7 +125,7 @@ class KeysTest {
       List<LogEntry<String>> log = run(collector.log(LogOptions.all()));
       List<String> logPeers = new ArrayList<>();
       for (String p : sorted(all)) {
-        logPeers.addAll(Collections.nCopies(p.isEmpty() ? 1 : 2, p));
+        logPeers.addAll(Collections.nCopies(2, p));
       }
       assertThat(log).extracting(LogEntry::peer).containsExactlyElementsOf(logPeers);
       // Reading from a clock skips exactly that peer's entries, however its id relates to others'.

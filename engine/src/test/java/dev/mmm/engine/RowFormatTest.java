@@ -27,7 +27,7 @@ class RowFormatTest {
     Arbitrary<Long> seqs =
         Arbitraries.oneOf(
             Arbitraries.longs().between(1, 300), Arbitraries.of(127L, 128L, 16384L, Long.MAX_VALUE));
-    return Combinators.combine(KeyspaceTest.strings(), seqs).as(Version::new);
+    return Combinators.combine(KeyspaceTest.peers(), seqs).as(Version::new);
   }
 
   static Arbitrary<byte[]> values() {
