@@ -6,11 +6,11 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.mmm.engine.Codec;
 import dev.mmm.engine.Database;
-import dev.mmm.engine.DatabaseCommand;
 import dev.mmm.engine.DatabaseOptions;
 import dev.mmm.engine.Doc;
-import dev.mmm.engine.LogEntry;
-import dev.mmm.engine.LogOptions;
+import dev.mmm.replication.Replication;
+import dev.mmm.replication.SyncOptions;
+import dev.mmm.replication.SyncResult;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -27,20 +27,15 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.stream.javadsl.Sink;
 import org.slf4j.LoggerFactory;
 
 /**
- * Two peers write one key while apart, exchange their logs, see both versions as siblings, and
- * fold them into one merged doc that both then return.
- *
- * <p>The replication module is not built yet, so entries travel by hand through the engine's own
- * API: each side streams what the other lacks ({@code rawLog} from the other's clock) and the other
- * {@code apply}s it. That is the exchange replication automates.
+ * Two peers write one key while apart, sync, see both versions as siblings, and fold them into one
+ * merged doc that both then return. The peers sync in-process: one side's sync flow joined to the
+ * other's, the same byte protocol a TCP or cluster transport carries.
  */
 public final class Demo {
   static final String KEY = "shopping-list";
@@ -130,9 +125,8 @@ public final class Demo {
     put(b, list("milk", "eggs"), out);
 
     out.println();
-    out.println("Step 2: exchange entries (each applies the rawLog entries it lacks)");
-    bring(system, b, a, out);
-    bring(system, a, b, out);
+    out.println("Step 2: sync A with B (each sends the entries the other lacks by its clock)");
+    sync(system, a, b, out);
 
     out.println();
     out.println("Step 3: get returns both concurrent versions on each peer");
@@ -147,8 +141,8 @@ public final class Demo {
             + merge.version());
 
     out.println();
-    out.println("Step 5: carry the merge to B the same way");
-    bring(system, a, b, out);
+    out.println("Step 5: sync again: the merge travels to B");
+    sync(system, a, b, out);
 
     out.println();
     out.println("Step 6: both peers now return the single merged doc");
@@ -168,18 +162,17 @@ public final class Demo {
     out.println("  " + db.id() + " put " + KEY + " = " + value + " -> " + d.version());
   }
 
-  /** Applies to {@code to} the entries of {@code from}'s log that {@code to} lacks. */
-  private static void bring(
-      ActorSystem<?> system, Database<JsonNode> from, Database<JsonNode> to, PrintStream out) {
-    Map<String, Long> clock = await(to.clock());
-    List<LogEntry<byte[]>> missing =
-        await(from.rawLog(LogOptions.all().from(clock)).runWith(Sink.seq(), system));
-    DatabaseCommand.Applied applied = await(to.apply(missing));
+  /** One one-shot sync between {@code a} and {@code b}, both ways. */
+  private static void sync(
+      ActorSystem<?> system, Database<JsonNode> a, Database<JsonNode> b, PrintStream out) {
+    SyncResult r =
+        await(
+            Replication.sync(a, SyncOptions.defaults())
+                .join(Replication.sync(b, SyncOptions.defaults()))
+                .run(system));
     out.println(
-        "  " + to.id() + " applied " + applied.applied() + " new "
-            + (applied.applied() == 1 ? "entry" : "entries") + " from " + from.id() + " "
-            + missing.stream().map(e -> e.version().toString()).collect(Collectors.toList())
-            + "; clock of " + to.id() + " is now " + new TreeMap<>(applied.clock()));
+        "  " + a.id() + " sent " + r.sent() + ", received " + r.received() + " from "
+            + r.remoteId() + "; both clocks now " + new TreeMap<>(r.localClock()));
   }
 
   private static List<Doc<JsonNode>> get(Database<JsonNode> db, PrintStream out) {
