@@ -259,6 +259,10 @@ final class SyncStage
         }
       } else if (failure == null && !isClosed(in)) {
         pull(in);
+      } else if (failure == null) {
+        // The remote closed while this frame was being applied: judge the close only now.
+        onRemoteClosed();
+        return;
       }
       maybeDone();
       maybeFinish();
@@ -283,6 +287,11 @@ final class SyncStage
     }
 
     private void onRemoteClosed() {
+      if (applying) {
+        // The frame being applied may yet fail the sync with its own error (an invalid entry
+        // must not be reported as a mere interruption); onApplied comes back here.
+        return;
+      }
       if (failure == null && !remoteCaughtUp) {
         fail(ErrorCode.INTERRUPTED, "the remote closed the connection before the sync completed");
         return;
