@@ -296,6 +296,11 @@ final class SyncStage
         fail(ErrorCode.INTERRUPTED, "the remote closed the connection before the sync completed");
         return;
       }
+      if (failure != null && !outDone) {
+        // The error frame still waits for the connection to take it; emit() sends it, then
+        // closes. Completing now would drop it.
+        return;
+      }
       if (!outDone) {
         closeOutgoing();
         complete(out);
