@@ -288,6 +288,10 @@ final class SyncStage
       } else if (failure == null && !isClosed(in)) {
         pull(in);
         report();
+      } else if (failure == null) {
+        // The remote closed while this frame was being applied: judge the close only now.
+        onRemoteClosed();
+        return;
       }
       maybeDone();
       maybeFinish();
@@ -315,8 +319,18 @@ final class SyncStage
     }
 
     private void onRemoteClosed() {
+      if (applying) {
+        // The frame being applied may yet fail the sync with its own error (an invalid entry
+        // must not be reported as a mere interruption); onApplied comes back here.
+        return;
+      }
       if (failure == null && !remoteCaughtUp) {
         fail(ErrorCode.INTERRUPTED, "the remote closed the connection before the sync completed");
+        return;
+      }
+      if (failure != null && !outDone) {
+        // The error frame still waits for the connection to take it; emit() sends it, then
+        // closes. Completing now would drop it.
         return;
       }
       if (!outDone) {
