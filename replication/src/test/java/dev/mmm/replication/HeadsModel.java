@@ -67,6 +67,10 @@ final class HeadsModel {
         .toList();
   }
 
+  int writeCount() {
+    return writes.size();
+  }
+
   Set<String> keys() {
     Set<String> keys = new TreeSet<>();
     writes.values().forEach(w -> keys.add(w.key()));

@@ -23,15 +23,16 @@ import net.jqwik.api.lifecycle.PropertyExecutionResult;
 import net.jqwik.api.lifecycle.PropertyExecutor;
 import net.jqwik.api.lifecycle.PropertyLifecycleContext;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.stream.Materializer;
 
 /**
  * Whatever the writes, and whatever syncs ran between which peers in which modes (live sessions
- * cut off at any point included), a final round of full syncs along a path leaves every peer with
- * the same heads: those of an independent model of all writes.
+ * cut off at any point included, history GC on or off), a final round of full syncs along a path
+ * leaves every peer with the same heads: those of an independent model of all writes.
  *
  * <p>200 tries by default; {@code -Dmmm.property.tries=N} runs N.
  */
-class ConvergenceProperty {
+class ConvergencePropertyTest {
   static final ActorTestKit kit = ActorTestKit.create();
   static final int KEYS = 3;
 
@@ -45,6 +46,7 @@ class ConvergenceProperty {
   void everyPeerEndsWithTheHeadsOfAllWrites(@ForAll("scenarios") Scenario scenario) {
     Statistics.label("peers").collect(scenario.peers());
     Statistics.label("steps").collect(scenario.steps().size() / 4 * 4);
+    Statistics.label("history GC").collect(scenario.gc());
     Statistics.label("live sessions")
         .collect(scenario.steps().stream().filter(s -> s instanceof Live).count());
     try (TestDatabases dbs = new TestDatabases(kit.system())) {
@@ -54,13 +56,33 @@ class ConvergenceProperty {
       }
       HeadsModel model = new HeadsModel();
       for (Step step : scenario.steps()) {
-        run(step, peers, model);
+        run(step, peers, model, scenario.gc());
       }
       for (int i = 0; i + 1 < peers.size(); i++) {
         SyncSessions.sync(kit.system(), peers.get(i), peers.get(i + 1));
       }
       for (int i = peers.size() - 1; i > 0; i--) {
         SyncSessions.sync(kit.system(), peers.get(i), peers.get(i - 1));
+      }
+      if (scenario.gc()) {
+        // Every peer reports to every other, twice, so GC passes can drop what all hold; then a
+        // new peer must still catch up from what is left.
+        SyncOptions gc = SyncOptions.defaults().withHistoryGc(true);
+        for (int round = 0; round < 2; round++) {
+          for (int i = 0; i < peers.size(); i++) {
+            for (int j = i + 1; j < peers.size(); j++) {
+              SyncSessions.Session session =
+                  SyncSessions.start(kit.system(), peers.get(i), gc, peers.get(j), gc);
+              await(session.left());
+              await(session.right());
+            }
+          }
+        }
+        long held = SyncSessions.log(kit.system(), peers.get(0)).size();
+        Statistics.label("final GC dropped entries").collect(held < model.writeCount());
+        Database<String> fresh = dbs.utf8("fresh");
+        SyncSessions.sync(kit.system(), fresh, peers.get(0));
+        peers.add(fresh);
       }
 
       for (Database<String> db : peers) {
@@ -76,12 +98,21 @@ class ConvergenceProperty {
     }
   }
 
-  private void run(Step step, List<Database<String>> peers, HeadsModel model) {
+  private void run(Step step, List<Database<String>> peers, HeadsModel model, boolean gc) {
     if (step instanceof Write w) {
       write(w, peers, model);
+    } else if (step instanceof Collect c) {
+      long dropped =
+          await(HistoryGc.collect(peers.get(c.peer()), Materializer.matFromSystem(kit.system())));
+      Statistics.label("GC pass dropped entries").collect(dropped > 0);
     } else if (step instanceof OneShot s) {
       // One-shot syncs always complete, whatever the modes.
-      SyncSessions.oneShot(kit.system(), peers.get(s.a()), s.modeA(), peers.get(s.b()), s.modeB());
+      SyncOptions options = SyncOptions.defaults().withHistoryGc(gc);
+      SyncSessions.Session session = SyncSessions.start(kit.system(),
+          peers.get(s.a()), options.withMode(s.modeA()), peers.get(s.b()),
+          options.withMode(s.modeB()));
+      await(session.left());
+      await(session.right());
     } else if (step instanceof Live l) {
       SyncOptions live = SyncOptions.defaults().withLive(true);
       SyncSessions.Killable session = SyncSessions.startKillable(kit.system(),
@@ -135,7 +166,7 @@ class ConvergenceProperty {
 
   enum Kind { PUT, DELETE, MERGE }
 
-  sealed interface Step permits Write, OneShot, Live {}
+  sealed interface Step permits Write, OneShot, Live, Collect {}
 
   record Write(int peer, int key, Kind kind, int pick) implements Step {}
 
@@ -144,16 +175,22 @@ class ConvergenceProperty {
   record Live(int a, int b, Mode modeA, Mode modeB, List<Write> during, boolean cancelAtOnce)
       implements Step {}
 
-  record Scenario(int peers, List<Step> steps) {}
+  /** A history GC pass on one peer. */
+  record Collect(int peer) implements Step {}
+
+  /** With {@code gc}, one-shot syncs run the history GC after them and GC passes are steps. */
+  record Scenario(int peers, boolean gc, List<Step> steps) {}
 
   @Provide
   Arbitrary<Scenario> scenarios() {
     // Without edge cases the peer counts spread evenly (with them, half the tries had 2).
     return Arbitraries.integers().between(2, 5).withoutEdgeCases().flatMap(n ->
-        step(n).list().ofMinSize(1).ofMaxSize(10).map(steps -> new Scenario(n, steps)));
+        Arbitraries.of(true, false).flatMap(gc ->
+            step(n, gc).list().ofMinSize(1).ofMaxSize(10)
+                .map(steps -> new Scenario(n, gc, steps))));
   }
 
-  private static Arbitrary<Step> step(int n) {
+  private static Arbitrary<Step> step(int n, boolean gc) {
     Arbitrary<Integer> peer = Arbitraries.integers().between(0, n - 1);
     Arbitrary<Integer> other = Arbitraries.integers().between(1, n - 1);
     Arbitrary<Mode> mode = Arbitraries.of(Mode.class);
@@ -170,7 +207,8 @@ class ConvergenceProperty {
     return Arbitraries.frequencyOf(
         net.jqwik.api.Tuple.of(6, write.map(w -> (Step) w)),
         net.jqwik.api.Tuple.of(3, oneShot),
-        net.jqwik.api.Tuple.of(1, live));
+        net.jqwik.api.Tuple.of(1, live),
+        net.jqwik.api.Tuple.of(gc ? 2 : 0, peer.map(p -> (Step) new Collect(p))));
   }
 
   /** Tries from -Dmmm.property.tries, 200 if unset: an annotation cannot read a property. */
