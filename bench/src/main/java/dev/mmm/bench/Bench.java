@@ -28,17 +28,25 @@ import org.slf4j.LoggerFactory;
  *   P7  Database.open of a 1,000,000-key store to its first get answer              goal <= 1 s
  * </pre>
  *
- * <p>Run it from the repository root (a full run takes about two minutes and needs ~1 GB of disk
- * under {@code java.io.tmpdir}, all removed at the end):
+ * <p>Run it from the repository root; a full run takes two to three minutes and up to ~1 GB of
+ * disk under {@code java.io.tmpdir}, all removed at the end:
  *
  * <pre>
  *   mvn -B -q -pl bench -am package -DskipTests &amp;&amp; java -jar bench/target/mmm-bench.jar
  * </pre>
  *
  * Sizes and durations are {@code -Dmmm.bench.*} properties placed before {@code -jar}, e.g.
- * {@code java -Dmmm.bench.n=200000 -Dmmm.bench.seconds=3 -Dmmm.bench.only=P1,P3 -jar ...}; see
- * {@link BenchConfig}. It prints one table; missing a goal is a result, not a failure, so the exit
- * code is 0 unless the run itself broke.
+ * {@code java -Dmmm.bench.n=200000 -Dmmm.bench.rounds=1 -Dmmm.bench.only=P1,P3 -jar ...}; see
+ * {@link BenchConfig}.
+ *
+ * <p>Throughputs are measured in rounds, engine then raw back to back on fresh stores, and the
+ * table shows the round with the median ratio and the range over all rounds: on a shared machine
+ * the ratio within a round is steadier than either rate. P7 reopens each store as a close left
+ * it (LevelDB replays its log); P3 then reads both stores fully compacted, so neither is measured
+ * in the middle of the compactions its loading started.
+ *
+ * <p>It prints one table. Missing a goal is a result, not a failure: the exit code is 0 unless
+ * the run itself broke.
  */
 public final class Bench {
   private static final Duration OPEN_GOAL = Duration.ofSeconds(1);
@@ -69,9 +77,9 @@ public final class Bench {
     boolean broke = false;
     try (ScratchDirs dirs = ScratchDirs.under(config.dir())) {
       System.out.printf(
-          "mmm-bench: n=%,d, warm-up %s, measure %s per measurement, %d in flight, %d readers, in %s%n",
-          config.keys(), config.window().warmup(), config.window().measure(), config.inFlight(),
-          config.threads(), dirs.root());
+          "mmm-bench: n=%,d; %d round(s) of %s warm-up + %s; %d in flight; %d readers; in %s%n",
+          config.keys(), config.rounds(), config.window().warmup(), config.window().measure(),
+          config.inFlight(), config.threads(), dirs.root());
       List<Outcome> outcomes = new Bench(config, system, dirs, System.out).run();
       printTable(outcomes, System.out);
     } catch (RuntimeException e) {
@@ -86,49 +94,52 @@ public final class Bench {
     }
   }
 
-  /** Runs the configured measurements, one after the other, each on fresh stores. */
+  /** Runs the configured measurements, one after the other. */
   List<Outcome> run() {
     List<Outcome> outcomes = new ArrayList<>();
     if (config.runs("P1")) {
-      Rate raw = rawPuts("p1-raw", false);
-      Rate engine = enginePuts("p1-engine", false);
+      List<Round> rounds = new ArrayList<>();
+      for (int r = 1; r <= config.rounds(); r++) {
+        rounds.add(report("P1", r, new Round(enginePuts(false), rawPuts(false))));
+      }
       outcomes.add(
           Outcome.throughput(
-              "P1", "put, " + config.inFlight() + " in flight / WriteBatch(1000)", engine, raw,
-              0.50));
+              "P1", "put, " + config.inFlight() + " in flight / WriteBatch(1000)", rounds, 0.50));
     }
     if (config.runs("P2")) {
-      Rate raw = rawPuts("p2-raw", true);
-      Rate engine = enginePuts("p2-engine", true);
+      List<Round> rounds = new ArrayList<>();
+      for (int r = 1; r <= config.rounds(); r++) {
+        rounds.add(report("P2", r, new Round(enginePuts(true), rawPuts(true))));
+      }
       outcomes.add(
           Outcome.throughput(
-              "P2", "durable put, " + config.inFlight() + " in flight / fsync'd put", engine, raw,
-              10));
+              "P2", "durable put, " + config.inFlight() + " in flight / fsync'd put", rounds, 10));
     }
     if (config.runs("P3") || config.runs("P7")) {
-      Loaded raw = rawLoaded();
-      Loaded engine = engineLoaded();
+      Path rawDir = loadRaw();
+      Path engineDir = loadEngine();
+      Outcome open =
+          Outcome.latency(
+              "P7", String.format("open %,d keys to first get (raw: open+get)", config.keys()),
+              engineOpenToFirstGet(engineDir), rawOpenToFirstGet(rawDir), OPEN_GOAL);
       if (config.runs("P3")) {
         outcomes.add(
             Outcome.throughput(
-                "P3", "get, " + config.threads() + " threads / raw get", engine.gets(), raw.gets(),
+                "P3", "get, " + config.threads() + " threads / raw get", gets(engineDir, rawDir),
                 0.50));
       }
       if (config.runs("P7")) {
-        outcomes.add(
-            Outcome.latency(
-                "P7", String.format("open %,d keys to first get (raw: open+get)", config.keys()),
-                engine.openToFirstGet(), raw.openToFirstGet(), OPEN_GOAL));
+        outcomes.add(open);
       }
+      dirs.delete(rawDir);
+      dirs.delete(engineDir);
     }
     return outcomes;
   }
 
-  /** A store of {@code n} keys: how long it took to open and answer, and its random-get rate. */
-  private record Loaded(Duration openToFirstGet, Rate gets) {}
-
-  private Rate rawPuts(String name, boolean synced) {
-    Path dir = dirs.newDir(name);
+  /** Raw puts on a fresh store: WriteBatch(1000), or one fsync'd put per write. */
+  private Rate rawPuts(boolean synced) {
+    Path dir = dirs.newDir("puts-raw");
     Rate rate;
     try (DB db = RawLevelDb.open(dir)) {
       AtomicLong next = new AtomicLong();
@@ -140,12 +151,11 @@ public final class Bench {
       throw new UncheckedIOException(e);
     }
     dirs.delete(dir);
-    report(name, rate);
     return rate;
   }
 
-  private Rate enginePuts(String name, boolean durable) {
-    Path dir = dirs.newDir(name);
+  private Rate enginePuts(boolean durable) {
+    Path dir = dirs.newDir("puts-engine");
     Database<byte[]> db = Database.open(system, dir, options().withDurable(durable));
     Rate rate;
     try {
@@ -154,16 +164,11 @@ public final class Bench {
       db.close().toCompletableFuture().join();
     }
     dirs.delete(dir);
-    report(name, rate);
     return rate;
   }
 
-  /**
-   * Loads the raw store and closes it, times its reopening to the first get (P7, as a close left
-   * it: the log still to replay), then compacts it fully and measures random gets (P3).
-   */
-  private Loaded rawLoaded() {
-    Path dir = dirs.newDir("raw-loaded");
+  private Path loadRaw() {
+    Path dir = dirs.newDir("loaded-raw");
     long start = System.nanoTime();
     try (DB db = RawLevelDb.open(dir)) {
       RawLevelDb.load(db, workload, config.keys());
@@ -172,36 +177,11 @@ public final class Bench {
     }
     progress.printf(
         "  raw: loaded %,d keys in %.1f s%n", config.keys(), (System.nanoTime() - start) / 1e9);
-    start = System.nanoTime();
-    DB db = RawLevelDb.open(dir);
-    Duration open;
-    try {
-      if (db.get(Workload.keyBytes(firstKey())) == null) {
-        throw new IllegalStateException("raw key missing after reopening " + dir);
-      }
-      open = Duration.ofNanos(System.nanoTime() - start);
-    } finally {
-      RawLevelDb.close(db);
-    }
-    progress.printf("  raw: open to first get %.1f ms%n", open.toNanos() / 1e6);
-    Rate gets = null;
-    if (config.runs("P3")) {
-      compact("raw", dir);
-      db = RawLevelDb.open(dir);
-      try {
-        gets = RawLevelDb.randomGets(db, config.keys(), config.threads(), config.window());
-      } finally {
-        RawLevelDb.close(db);
-      }
-      report("raw-get", gets);
-    }
-    dirs.delete(dir);
-    return new Loaded(open, gets);
+    return dir;
   }
 
-  /** {@link #rawLoaded()}, step for step, through the engine. */
-  private Loaded engineLoaded() {
-    Path dir = dirs.newDir("engine-loaded");
+  private Path loadEngine() {
+    Path dir = dirs.newDir("loaded-engine");
     long start = System.nanoTime();
     Database<byte[]> db = Database.open(system, dir, options());
     try {
@@ -211,23 +191,50 @@ public final class Bench {
     }
     progress.printf(
         "  engine: loaded %,d keys in %.1f s%n", config.keys(), (System.nanoTime() - start) / 1e9);
+    return dir;
+  }
+
+  private Duration rawOpenToFirstGet(Path dir) {
+    long start = System.nanoTime();
+    DB db = RawLevelDb.open(dir);
+    try {
+      if (db.get(Workload.keyBytes(firstKey())) == null) {
+        throw new IllegalStateException("raw key missing after reopening " + dir);
+      }
+      Duration took = Duration.ofNanos(System.nanoTime() - start);
+      progress.printf("  raw: open to first get %.1f ms%n", took.toNanos() / 1e6);
+      return took;
+    } finally {
+      RawLevelDb.close(db);
+    }
+  }
+
+  private Duration engineOpenToFirstGet(Path dir) {
     EngineLoad.Opened opened = EngineLoad.openAndGet(system, dir, options(), firstKey());
     opened.db().close().toCompletableFuture().join();
     progress.printf(
         "  engine: open to first get %.1f ms%n", opened.openToFirstGet().toNanos() / 1e6);
-    Rate gets = null;
-    if (config.runs("P3")) {
-      compact("engine", dir);
-      db = Database.open(system, dir, options());
-      try {
-        gets = EngineLoad.randomGets(db, config.keys(), config.threads(), config.window());
-      } finally {
-        db.close().toCompletableFuture().join();
+    return opened.openToFirstGet();
+  }
+
+  /** Random gets from both loaded stores, compacted first, in rounds. */
+  private List<Round> gets(Path engineDir, Path rawDir) {
+    compact("raw", rawDir);
+    compact("engine", engineDir);
+    DB raw = RawLevelDb.open(rawDir);
+    Database<byte[]> engine = Database.open(system, engineDir, options());
+    try {
+      List<Round> rounds = new ArrayList<>();
+      for (int r = 1; r <= config.rounds(); r++) {
+        Rate e = EngineLoad.randomGets(engine, config.keys(), config.threads(), config.window());
+        Rate w = RawLevelDb.randomGets(raw, config.keys(), config.threads(), config.window());
+        rounds.add(report("P3", r, new Round(e, w)));
       }
-      report("engine-get", gets);
+      return rounds;
+    } finally {
+      engine.close().toCompletableFuture().join();
+      RawLevelDb.close(raw);
     }
-    dirs.delete(dir);
-    return new Loaded(opened.openToFirstGet(), gets);
   }
 
   private void compact(String side, Path dir) {
@@ -236,7 +243,7 @@ public final class Bench {
     progress.printf("  %s: compacted in %.1f s%n", side, (System.nanoTime() - start) / 1e9);
   }
 
-  /** Some key of the loaded stores, not the first nor the last written. */
+  /** Some key of the loaded stores, neither the first nor the last written. */
   private long firstKey() {
     return config.keys() / 2;
   }
@@ -245,20 +252,24 @@ public final class Bench {
     return DatabaseOptions.of(Codec.bytes()).withId("bench");
   }
 
-  private void report(String name, Rate rate) {
+  private Round report(String name, int round, Round r) {
     progress.printf(
-        "  %s: %,.0f ops/s (%,d ops in %.2f s)%n",
-        name, rate.perSecond(), rate.ops(), rate.nanos() / 1e9);
+        "  %s round %d: engine %,.0f/s (%,d ops), raw %,.0f/s (%,d ops), ratio %.2f%n",
+        name, round, r.engine().perSecond(), r.engine().ops(), r.raw().perSecond(), r.raw().ops(),
+        r.ratio());
+    return r;
   }
 
   static void printTable(List<Outcome> outcomes, PrintStream out) {
-    String format = "%-4s %-50s %14s %14s %8s %10s  %s%n";
+    String format = "%-4s %-45s %14s %14s %7s %11s %11s  %s%n";
     out.println();
-    out.printf(format, "name", "what (engine / raw)", "engine", "raw", "ratio", "goal", "result");
+    out.printf(
+        format, "name", "what (engine / raw)", "engine", "raw", "ratio", "range", "goal",
+        "result");
     for (Outcome o : outcomes) {
       out.printf(
-          format, o.name(), o.what(), o.engineText(), o.rawText(), String.format("%.2f", o.ratio()),
-          o.goal(), o.met() ? "PASS" : "MISS");
+          format, o.name(), o.what(), o.engineText(), o.rawText(),
+          String.format("%.2f", o.ratio()), o.rangeText(), o.goal(), o.met() ? "PASS" : "MISS");
     }
   }
 }

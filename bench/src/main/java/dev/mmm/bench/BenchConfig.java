@@ -12,8 +12,9 @@ import java.util.stream.Collectors;
  *
  * <pre>
  *   mmm.bench.n         keys in the store the read and open measurements use   1000000
- *   mmm.bench.warmup    seconds of uncounted warm-up per measurement           2
- *   mmm.bench.seconds   seconds measured per measurement                       5
+ *   mmm.bench.rounds    rounds of each throughput measurement (median shown)   3
+ *   mmm.bench.warmup    seconds of uncounted warm-up per measurement           1
+ *   mmm.bench.seconds   seconds measured per measurement                       4
  *   mmm.bench.maxops    cut a measurement short after this many operations     unlimited
  *   mmm.bench.inflight  engine writes outstanding at once                      64
  *   mmm.bench.threads   reading threads                                        2
@@ -23,6 +24,7 @@ import java.util.stream.Collectors;
  */
 record BenchConfig(
     long keys,
+    int rounds,
     Window window,
     int inFlight,
     int threads,
@@ -32,8 +34,8 @@ record BenchConfig(
   static final Set<String> ALL = Set.of("P1", "P2", "P3", "P7");
 
   BenchConfig {
-    if (keys < 1 || inFlight < 1 || threads < 1) {
-      throw new IllegalArgumentException("n, inflight and threads must be >= 1");
+    if (keys < 1 || rounds < 1 || inFlight < 1 || threads < 1) {
+      throw new IllegalArgumentException("n, rounds, inflight and threads must be >= 1");
     }
     only = Set.copyOf(only);
   }
@@ -41,12 +43,13 @@ record BenchConfig(
   static BenchConfig fromSystemProperties() {
     Window window =
         new Window(
-            seconds("mmm.bench.warmup", 2),
-            seconds("mmm.bench.seconds", 5),
+            seconds("mmm.bench.warmup", 1),
+            seconds("mmm.bench.seconds", 4),
             Long.parseLong(System.getProperty("mmm.bench.maxops", String.valueOf(Long.MAX_VALUE))));
     String only = System.getProperty("mmm.bench.only", String.join(",", ALL));
     return new BenchConfig(
         Long.parseLong(System.getProperty("mmm.bench.n", "1000000")),
+        Integer.parseInt(System.getProperty("mmm.bench.rounds", "3")),
         window,
         Integer.parseInt(System.getProperty("mmm.bench.inflight", "64")),
         Integer.parseInt(System.getProperty("mmm.bench.threads", "2")),
