@@ -1,0 +1,53 @@
+package dev.mmm.bench;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * One line of the result table: the engine against raw LevelDB, and whether the goal was met.
+ * {@code engine} and {@code raw} are in {@code unit}: operations per second, or milliseconds;
+ * {@code lowest} and {@code highest} are the extreme ratios over the rounds.
+ */
+record Outcome(
+    String name,
+    String what,
+    double engine,
+    double raw,
+    String unit,
+    double ratio,
+    double lowest,
+    double highest,
+    String goal,
+    boolean met) {
+
+  /** A throughput goal, judged on the median round: engine rate / raw rate >= {@code goal}. */
+  static Outcome throughput(String name, String what, List<Round> rounds, double goal) {
+    Round median = Round.median(rounds);
+    double ratio = median.ratio();
+    return new Outcome(
+        name, what, median.engine().perSecond(), median.raw().perSecond(), "/s", ratio,
+        rounds.stream().mapToDouble(Round::ratio).min().orElseThrow(),
+        rounds.stream().mapToDouble(Round::ratio).max().orElseThrow(),
+        String.format(">= %.2f", goal), ratio >= goal);
+  }
+
+  /** A latency goal on the engine alone; the raw time and the ratio are for context. */
+  static Outcome latency(String name, String what, Duration engine, Duration raw, Duration goal) {
+    double ratio = (double) engine.toNanos() / raw.toNanos();
+    return new Outcome(
+        name, what, engine.toNanos() / 1e6, raw.toNanos() / 1e6, " ms", ratio, ratio, ratio,
+        String.format("<= %,d ms", goal.toMillis()), engine.compareTo(goal) <= 0);
+  }
+
+  String engineText() {
+    return String.format("%,.0f%s", engine, unit);
+  }
+
+  String rawText() {
+    return String.format("%,.0f%s", raw, unit);
+  }
+
+  String rangeText() {
+    return String.format("%.2f-%.2f", lowest, highest);
+  }
+}
