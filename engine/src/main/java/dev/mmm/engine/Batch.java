@@ -3,9 +3,11 @@ package dev.mmm.engine;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import org.iq80.leveldb.WriteBatch;
 
@@ -18,7 +20,9 @@ import org.iq80.leveldb.WriteBatch;
 final class Batch {
   private final Store store;
   private final Map<String, Long> clock = new HashMap<>();
+  /** Heads read or changed by this batch; only those of {@code changed} keys are written. */
   private final Map<String, List<Doc<byte[]>>> heads = new HashMap<>();
+  private final Set<String> changed = new HashSet<>();
   /** LOG and LINK rows in write order; a null value deletes the row. */
   private final Map<ByteBuffer, byte[]> rows = new LinkedHashMap<>();
   private final List<LogEntry<byte[]>> applied = new ArrayList<>();
@@ -35,8 +39,7 @@ final class Batch {
 
   /** The heads of {@code key} as this batch leaves them, tombstones included. */
   List<Doc<byte[]>> heads(String key) {
-    List<Doc<byte[]>> h = heads.get(key);
-    return h != null ? h : store.heads(key);
+    return heads.computeIfAbsent(key, store::headsForWrite);
   }
 
   /** The clock as this batch leaves it. */
@@ -104,7 +107,11 @@ final class Batch {
     Version self = e.version();
     rows.put(ByteBuffer.wrap(Keyspace.log(e.peer(), e.seq())), RowFormat.entry(e));
 
-    List<Doc<byte[]>> next = new ArrayList<>(heads(e.key()));
+    List<Doc<byte[]>> before = heads(e.key());
+    if (before.isEmpty()) {
+      store.addKey(e.key());
+    }
+    List<Doc<byte[]>> next = new ArrayList<>(before);
     for (Version link : e.links()) {
       if (link.seq() > clock(link.peer())) {
         // Not seen yet: remember it, so that it is born superseded when it arrives.
@@ -128,6 +135,7 @@ final class Batch {
       next.add(at, head);
     }
     heads.put(e.key(), next);
+    changed.add(e.key());
     clock.put(e.peer(), e.seq());
     applied.add(e);
     return true;
@@ -208,8 +216,9 @@ final class Batch {
               wb.put(row.array(), value);
             }
           });
-      heads.forEach(
-          (key, h) -> {
+      changed.forEach(
+          key -> {
+            List<Doc<byte[]>> h = heads.get(key);
             if (h.isEmpty()) {
               wb.delete(Keyspace.head(key));
             } else {

@@ -56,6 +56,7 @@ final class Store implements AutoCloseable {
   private volatile Map<String, Map<String, Long>> reported = Map.of();
   /** Version not seen yet -> the keys of entries linking it. Writer thread only. */
   private final Map<Version, Set<String>> unseen = new HashMap<>();
+  private final KeyFilter keys = new KeyFilter(this);
 
   private Store(Path dir, DB db, String id) {
     this.dir = dir;
@@ -89,6 +90,7 @@ final class Store implements AutoCloseable {
       String id = checkMeta(db, key, wantedId);
       Store store = new Store(key, db, id);
       store.load();
+      store.keys.build();
       return store;
     } catch (IOException | DBException e) {
       closeQuietly(db);
@@ -197,6 +199,16 @@ final class Store implements AutoCloseable {
   List<Doc<byte[]>> heads(String key) {
     byte[] row = guard(() -> db.get(Keyspace.head(key)));
     return row == null ? List.of() : RowFormat.heads(key, row);
+  }
+
+  /** The writer's view of a key's heads: skips the read for a key that certainly has none. */
+  List<Doc<byte[]>> headsForWrite(String key) {
+    return keys.mightHave(key) ? heads(key) : List.of();
+  }
+
+  /** Called by the writer for a key that gets its first heads row. */
+  void addKey(String key) {
+    keys.add(key);
   }
 
   Optional<LogEntry<byte[]>> entry(Version v) {

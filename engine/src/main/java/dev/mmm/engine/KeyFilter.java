@@ -1,0 +1,98 @@
+package dev.mmm.engine;
+
+import com.google.common.hash.BloomFilter;
+import com.google.common.hash.Funnels;
+import java.util.ArrayList;
+import java.util.List;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The keys that may have a heads row. Every write reads its key's heads row, and leveldbjni has no
+ * bloom filters, so for a new key that read is a miss that searches every level: the costliest
+ * part of a put. This filter answers "certainly not there" from memory.
+ *
+ * <p>It is built in the background from the heads rows, so opening stays fast; until it is ready
+ * every key is "maybe". Keys the writer adds meanwhile are kept and added when it is published.
+ * When the keys outgrow the filter's size it is rebuilt, twice as large, the same way. Only the
+ * database actor calls {@link #add} and {@link #mightHave}.
+ */
+final class KeyFilter {
+  private static final Logger log = LoggerFactory.getLogger(KeyFilter.class);
+  private static final long MIN_KEYS = 1 << 20;
+  private static final double FALSE_POSITIVES = 0.01;
+
+  private final Store store;
+  private volatile @Nullable BloomFilter<CharSequence> filter;
+  private long capacity;
+  private long added;
+  private @Nullable List<String> pending;
+
+  KeyFilter(Store store) {
+    this.store = store;
+  }
+
+  boolean mightHave(String key) {
+    BloomFilter<CharSequence> f = filter;
+    return f == null || f.mightContain(key);
+  }
+
+  /** Records a key that now has a heads row. */
+  void add(String key) {
+    boolean grow;
+    synchronized (this) {
+      if (filter != null) {
+        filter.put(key);
+      }
+      if (pending != null) {
+        pending.add(key);
+      }
+      grow = filter != null && pending == null && ++added > capacity;
+    }
+    if (grow) {
+      build();
+    }
+  }
+
+  /** Scans the heads rows on a background thread and publishes a filter of their keys. */
+  synchronized void build() {
+    if (pending != null) {
+      return;
+    }
+    pending = new ArrayList<>();
+    Thread builder = new Thread(this::scan, "mmm-key-filter");
+    builder.setDaemon(true);
+    builder.start();
+  }
+
+  private void scan() {
+    try {
+      List<String> keys = new ArrayList<>();
+      byte[] table = Keyspace.table(Keyspace.HEAD);
+      try (Cursor c = store.cursor(true)) {
+        for (c.seek(table); c.valid() && Keyspace.startsWith(c.key(), table); c.next()) {
+          keys.add(new Keyspace.Reader(c.key(), Keyspace.HEAD).string());
+        }
+      }
+      long size = Math.max(MIN_KEYS, 2L * keys.size());
+      BloomFilter<CharSequence> built =
+          BloomFilter.create(Funnels.unencodedCharsFunnel(), size, FALSE_POSITIVES);
+      keys.forEach(built::put);
+      synchronized (this) {
+        pending.forEach(built::put);
+        filter = built;
+        capacity = size;
+        added = keys.size() + pending.size();
+        pending = null;
+      }
+    } catch (DatabaseClosedException closed) {
+      // The store closed while scanning: nothing left to filter.
+    } catch (RuntimeException e) {
+      log.warn("cannot build the key filter of {}; writes read every key", store.dir(), e);
+      synchronized (this) {
+        pending = null;
+      }
+    }
+  }
+}
