@@ -21,7 +21,7 @@ final class Batch {
   private final Store store;
   private final Map<String, Long> clock = new HashMap<>();
   /** Heads read or changed by this batch; only those of {@code changed} keys are written. */
-  private final Map<String, List<Doc<byte[]>>> heads = new HashMap<>();
+  private final Map<String, List<LogEntry<byte[]>>> heads = new HashMap<>();
   private final Set<String> changed = new HashSet<>();
   /** LOG and LINK rows in write order; a null value deletes the row. */
   private final Map<ByteBuffer, byte[]> rows = new LinkedHashMap<>();
@@ -38,7 +38,7 @@ final class Batch {
   }
 
   /** The heads of {@code key} as this batch leaves them, tombstones included. */
-  List<Doc<byte[]>> heads(String key) {
+  List<LogEntry<byte[]>> heads(String key) {
     return heads.computeIfAbsent(key, store::headsForWrite);
   }
 
@@ -105,20 +105,26 @@ final class Batch {
       throw new IllegalStateException("unchecked hole at " + e.version());
     }
     Version self = e.version();
-    rows.put(ByteBuffer.wrap(Keyspace.log(e.peer(), e.seq())), RowFormat.entry(e));
-
-    List<Doc<byte[]>> before = heads(e.key());
+    List<LogEntry<byte[]>> before = heads(e.key());
     if (before.isEmpty()) {
       store.addKey(e.key());
     }
-    List<Doc<byte[]>> next = new ArrayList<>(before);
+    List<LogEntry<byte[]>> next = new ArrayList<>(before);
     for (Version link : e.links()) {
       if (link.seq() > clock(link.peer())) {
         // Not seen yet: remember it, so that it is born superseded when it arrives.
         store.markUnseen(link, e.key());
         rows.put(ByteBuffer.wrap(Keyspace.link(e.key(), link)), RowFormat.varint(0));
-      } else {
-        next.removeIf(h -> h.seq() == link.seq() && h.peer().equals(link.peer()));
+        continue;
+      }
+      for (int i = 0; i < next.size(); i++) {
+        LogEntry<byte[]> h = next.get(i);
+        if (h.seq() == link.seq() && h.peer().equals(link.peer())) {
+          // Superseded: its value moves from the heads row into its own log row.
+          next.remove(i);
+          putLog(h, false);
+          break;
+        }
       }
     }
     boolean superseded = false;
@@ -126,19 +132,23 @@ final class Batch {
       rows.put(ByteBuffer.wrap(Keyspace.link(linkerKey, self)), null);
       superseded |= linkerKey.equals(e.key());
     }
+    putLog(e, !superseded);
     if (!superseded) {
-      Doc<byte[]> head = new Doc<>(e.key(), e.peer(), e.seq(), e.value());
       int at = 0;
       while (at < next.size() && next.get(at).version().compareTo(self) < 0) {
         at++;
       }
-      next.add(at, head);
+      next.add(at, e);
     }
     heads.put(e.key(), next);
     changed.add(e.key());
     clock.put(e.peer(), e.seq());
     applied.add(e);
     return true;
+  }
+
+  private void putLog(LogEntry<byte[]> e, boolean inHead) {
+    rows.put(ByteBuffer.wrap(Keyspace.log(e.peer(), e.seq())), RowFormat.entry(e, inHead));
   }
 
   /**
@@ -169,28 +179,44 @@ final class Batch {
   }
 
   /**
-   * Drops the log row of {@code superseded} if {@code by} is held, links it, and has its key: the
-   * history GC's one mechanism, which can never drop a head.
+   * Drops the log row of {@code superseded}: the history GC's one mechanism. Only an entry that
+   * {@code by} (held, same key) links, that is not a head, and whose own same-key links are all
+   * seen and already dropped: so history goes oldest first, and a held entry never outlives the
+   * entry that supersedes it (a replica sent it would find it a head again).
    *
    * @return whether the row was dropped
    */
   boolean collect(Version superseded, Version by) {
-    ByteBuffer row = ByteBuffer.wrap(Keyspace.log(superseded.peer(), superseded.seq()));
+    ByteBuffer row = logRow(superseded);
     if (rows.containsKey(row)) {
-      return false; // written or dropped in this very batch: leave it to a later pass
+      return false; // written or dropped in this very batch
     }
-    LogEntry<byte[]> x = store.entry(superseded).orElse(null);
-    LogEntry<byte[]> s = store.entry(by).orElse(null);
+    LogRow x = store.row(superseded).orElse(null);
+    LogRow s = store.row(by).orElse(null);
     if (x == null || s == null || !s.key().equals(x.key()) || !s.links().contains(superseded)) {
       return false;
     }
-    for (Doc<byte[]> head : heads(x.key())) {
+    for (LogEntry<byte[]> head : heads(x.key())) {
       if (head.version().equals(superseded)) {
+        return false;
+      }
+    }
+    for (Version link : x.links()) {
+      if (link.seq() > clock(link.peer())) {
+        return false;
+      }
+      ByteBuffer linked = logRow(link);
+      boolean droppedHere = rows.containsKey(linked) && rows.get(linked) == null;
+      if (!droppedHere && store.row(link).map(l -> l.key().equals(x.key())).orElse(false)) {
         return false;
       }
     }
     rows.put(row, null);
     return true;
+  }
+
+  private static ByteBuffer logRow(Version v) {
+    return ByteBuffer.wrap(Keyspace.log(v.peer(), v.seq()));
   }
 
   /** Remembers the clock a remote peer reported, joined with what it reported before. */
@@ -218,7 +244,7 @@ final class Batch {
           });
       changed.forEach(
           key -> {
-            List<Doc<byte[]>> h = heads.get(key);
+            List<LogEntry<byte[]>> h = heads.get(key);
             if (h.isEmpty()) {
               wb.delete(Keyspace.head(key));
             } else {

@@ -5,6 +5,7 @@ import org.fusesource.leveldbjni.internal.JniDBIterator;
 import org.fusesource.leveldbjni.internal.NativeDB;
 import org.fusesource.leveldbjni.internal.NativeIterator;
 import org.iq80.leveldb.DBIterator;
+import org.iq80.leveldb.ReadOptions;
 import org.iq80.leveldb.Snapshot;
 import org.jspecify.annotations.Nullable;
 
@@ -31,18 +32,25 @@ final class Cursor implements AutoCloseable {
   private final Store store;
   private final DBIterator owner;
   private final NativeIterator it;
+  private final ReadOptions readOptions;
   private final @Nullable Snapshot snapshot;
   private boolean closed;
 
-  Cursor(Store store, DBIterator owner, @Nullable Snapshot snapshot) {
+  Cursor(Store store, DBIterator owner, ReadOptions readOptions, @Nullable Snapshot snapshot) {
     this.store = store;
     this.owner = owner;
+    this.readOptions = readOptions;
     this.snapshot = snapshot;
     try {
       this.it = (NativeIterator) NATIVE.get(owner);
     } catch (IllegalAccessException e) {
       throw new StoreException("cannot reach leveldbjni's native iterator", e);
     }
+  }
+
+  /** How this cursor reads (its snapshot, if any), for point reads that must agree with it. */
+  ReadOptions readOptions() {
+    return readOptions;
   }
 
   void seek(byte[] row) {

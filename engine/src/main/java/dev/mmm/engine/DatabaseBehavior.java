@@ -247,7 +247,7 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
       List<Version> links;
       if (w.links() == null || w.links().isEmpty()) {
         links = new ArrayList<>();
-        for (Doc<byte[]> head : batch.heads(w.key())) {
+        for (LogEntry<byte[]> head : batch.heads(w.key())) {
           if (head.peer().equals(self)) {
             links.add(head.version());
           }
@@ -316,11 +316,12 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
     return this;
   }
 
-  static List<Doc<byte[]>> live(List<Doc<byte[]>> heads) {
+  /** The heads that are not tombstones, as docs. */
+  static List<Doc<byte[]>> live(List<LogEntry<byte[]>> heads) {
     List<Doc<byte[]>> out = new ArrayList<>(heads.size());
-    for (Doc<byte[]> h : heads) {
-      if (h.value() != null) {
-        out.add(h);
+    for (LogEntry<byte[]> h : heads) {
+      if (!h.deleted()) {
+        out.add(new Doc<>(h.key(), h.peer(), h.seq(), h.value()));
       }
     }
     return out;

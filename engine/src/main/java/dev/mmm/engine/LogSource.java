@@ -115,7 +115,7 @@ final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
           target = store.clock();
         }
         List<String> peers = target.keySet().stream().sorted(Strings::compare).toList();
-        try (Cursor c = store.cursor(false)) {
+        try (Cursor c = store.cursor(true)) {
           for (String peer : peers) {
             long from = position.getOrDefault(peer, 0L);
             long to = target.get(peer);
@@ -129,7 +129,8 @@ final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
               if (seq > to) {
                 break;
               }
-              buffer.add(RowFormat.entry(peer, seq, c.value()));
+              LogRow row = RowFormat.entry(peer, seq, c.value());
+              buffer.add(row.inHead() ? row.entry(store.heads(row.key(), c)) : row.entry(List.of()));
               position.put(peer, seq);
               c.next();
             }

@@ -11,50 +11,52 @@ import java.util.Map;
  * Row values (format 1). Peer and seq of a log row live in its key, so the value holds the rest:
  *
  * <pre>
- *   entry: flags(1) key links(varint n, n * (peer, varint seq)) value(rest; none if deleted)
- *   heads: varint n, n * (peer, varint seq, flags(1), [varint len, value] unless deleted)
+ *   entry: flags(1) key links value(rest; none if deleted or kept in the heads row)
+ *   heads: varint n, n * (peer, varint seq, flags(1), links, [varint len, value] unless deleted)
+ *   links: varint n, n * (peer, varint seq)
  *   clock: varint n, n * (peer, varint seq)
  * </pre>
  *
- * Strings are a varint length and UTF-8 bytes. Flag bit 0 marks a tombstone.
+ * Strings are a varint length and UTF-8 bytes. Flag bit 0 marks a tombstone; bit 1 a log row
+ * whose value lives in the heads row of its key (see {@link LogRow}).
  */
 final class RowFormat {
   private RowFormat() {}
 
   static final int FORMAT_VERSION = 1;
   private static final int DELETED = 1;
+  private static final int IN_HEAD = 2;
 
-  static byte[] entry(LogEntry<byte[]> e) {
-    Out out = new Out(32 + e.key().length() + (e.value() == null ? 0 : e.value().length));
-    out.b(e.deleted() ? DELETED : 0).string(e.key()).varint(e.links().size());
-    for (Version link : e.links()) {
-      out.string(link.peer()).varint(link.seq());
-    }
-    if (e.value() != null) {
+  /** The log row of {@code e}, with its value unless {@code inHead}. */
+  static byte[] entry(LogEntry<byte[]> e, boolean inHead) {
+    boolean withValue = e.value() != null && !inHead;
+    Out out = new Out(32 + e.key().length() + (withValue ? e.value().length : 0));
+    out.b((e.deleted() ? DELETED : 0) | (inHead ? IN_HEAD : 0)).string(e.key());
+    links(out, e.links());
+    if (withValue) {
       out.raw(e.value());
     }
     return out.bytes();
   }
 
-  static LogEntry<byte[]> entry(String peer, long seq, byte[] row) {
+  static LogRow entry(String peer, long seq, byte[] row) {
     In in = new In(row);
-    boolean deleted = (in.b() & DELETED) != 0;
+    int flags = in.b();
+    boolean deleted = (flags & DELETED) != 0;
+    boolean inHead = (flags & IN_HEAD) != 0;
     String key = in.string();
-    int n = in.count();
-    List<Version> links = new ArrayList<>(n);
-    for (int i = 0; i < n; i++) {
-      links.add(new Version(in.peer(), in.seq()));
-    }
-    byte[] value = deleted ? null : in.rest();
-    return new LogEntry<>(peer, seq, key, value, links, deleted);
+    List<Version> links = links(in);
+    byte[] value = deleted || inHead ? null : in.rest();
+    return new LogRow(peer, seq, key, links, deleted, value, inHead);
   }
 
-  /** The heads row of {@code key}: sorted by (peer, seq), tombstones included. */
-  static byte[] heads(List<Doc<byte[]>> heads) {
+  /** The heads row of a key: its heads sorted by (peer, seq), tombstones included. */
+  static byte[] heads(List<LogEntry<byte[]>> heads) {
     Out out = new Out(64);
     out.varint(heads.size());
-    for (Doc<byte[]> h : heads) {
-      out.string(h.peer()).varint(h.seq()).b(h.value() == null ? DELETED : 0);
+    for (LogEntry<byte[]> h : heads) {
+      out.string(h.peer()).varint(h.seq()).b(h.deleted() ? DELETED : 0);
+      links(out, h.links());
       if (h.value() != null) {
         out.varint(h.value().length).raw(h.value());
       }
@@ -62,17 +64,35 @@ final class RowFormat {
     return out.bytes();
   }
 
-  static List<Doc<byte[]>> heads(String key, byte[] row) {
+  static List<LogEntry<byte[]>> heads(String key, byte[] row) {
     In in = new In(row);
     int n = in.count();
-    List<Doc<byte[]>> heads = new ArrayList<>(n);
+    List<LogEntry<byte[]>> heads = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
       String peer = in.peer();
       long seq = in.seq();
       boolean deleted = (in.b() & DELETED) != 0;
-      heads.add(new Doc<>(key, peer, seq, deleted ? null : in.bytes(in.count())));
+      List<Version> links = links(in);
+      byte[] value = deleted ? null : in.bytes(in.count());
+      heads.add(new LogEntry<>(peer, seq, key, value, links, deleted));
     }
     return heads;
+  }
+
+  private static void links(Out out, List<Version> links) {
+    out.varint(links.size());
+    for (Version link : links) {
+      out.string(link.peer()).varint(link.seq());
+    }
+  }
+
+  private static List<Version> links(In in) {
+    int n = in.count();
+    List<Version> links = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      links.add(new Version(in.peer(), in.seq()));
+    }
+    return links;
   }
 
   static byte[] clock(Map<String, Long> clock) {

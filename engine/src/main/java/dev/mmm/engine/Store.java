@@ -196,13 +196,19 @@ final class Store implements AutoCloseable {
   }
 
   /** The heads of {@code key}, tombstones included, ordered by (peer, seq). */
-  List<Doc<byte[]>> heads(String key) {
+  List<LogEntry<byte[]>> heads(String key) {
     byte[] row = guard(() -> db.get(Keyspace.head(key)));
     return row == null ? List.of() : RowFormat.heads(key, row);
   }
 
+  /** The heads of {@code key} as the cursor's snapshot saw them. */
+  List<LogEntry<byte[]>> heads(String key, Cursor at) {
+    byte[] row = guard(() -> db.get(Keyspace.head(key), at.readOptions()));
+    return row == null ? List.of() : RowFormat.heads(key, row);
+  }
+
   /** The writer's view of a key's heads: skips the read for a key that certainly has none. */
-  List<Doc<byte[]>> headsForWrite(String key) {
+  List<LogEntry<byte[]>> headsForWrite(String key) {
     return keys.mightHave(key) ? heads(key) : List.of();
   }
 
@@ -211,7 +217,8 @@ final class Store implements AutoCloseable {
     keys.add(key);
   }
 
-  Optional<LogEntry<byte[]>> entry(Version v) {
+  /** The log row of {@code v}, as stored (its value may live in the heads row). */
+  Optional<LogRow> row(Version v) {
     byte[] row = guard(() -> db.get(Keyspace.log(v.peer(), v.seq())));
     return row == null ? Optional.empty() : Optional.of(RowFormat.entry(v.peer(), v.seq(), row));
   }
@@ -225,7 +232,7 @@ final class Store implements AutoCloseable {
           if (snap != null) {
             ro.snapshot(snap);
           }
-          Cursor c = new Cursor(this, db.iterator(ro), snap);
+          Cursor c = new Cursor(this, db.iterator(ro), ro, snap);
           cursors.add(c);
           return c;
         });

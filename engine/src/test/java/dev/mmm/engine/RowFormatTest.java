@@ -44,16 +44,16 @@ class RowFormatTest {
         .as((v, key, value, links) -> new LogEntry<>(v.peer(), v.seq(), key, value, links, value == null));
   }
 
+  /** The heads of one key: entries sorted by version, each with its links. */
   @Provide
-  static Arbitrary<List<Doc<byte[]>>> heads() {
-    return Combinators.combine(versions(), values().injectNull(0.25))
-        .as((v, value) -> new Doc<>("unused", v.peer(), v.seq(), value))
+  static Arbitrary<List<LogEntry<byte[]>>> heads() {
+    return entries()
         .list()
         .ofMaxSize(5)
-        .uniqueElements(Doc::version)
+        .uniqueElements(LogEntry::version)
         .map(
-            docs -> {
-              List<Doc<byte[]>> sorted = new ArrayList<>(docs);
+            entries -> {
+              List<LogEntry<byte[]>> sorted = new ArrayList<>(entries);
               sorted.sort((a, b) -> a.version().compareTo(b.version()));
               return sorted;
             });
@@ -61,14 +61,31 @@ class RowFormatTest {
 
   @Property(tries = 1000)
   void entryRoundTrips(@ForAll("entries") LogEntry<byte[]> e) {
-    LogEntry<byte[]> back = RowFormat.entry(e.peer(), e.seq(), RowFormat.entry(e));
-    assertThat(describe(back)).isEqualTo(describe(e));
+    LogRow full = RowFormat.entry(e.peer(), e.seq(), RowFormat.entry(e, false));
+    assertThat(full.inHead()).isFalse();
+    assertThat(describe(full.entry(List.of()))).isEqualTo(describe(e));
+  }
+
+  /** A head's log row leaves its value to the heads row, and finds it there again. */
+  @Property(tries = 1000)
+  void headLogRowsTakeTheirValueFromTheHeads(@ForAll("entries") LogEntry<byte[]> e) {
+    LogRow row = RowFormat.entry(e.peer(), e.seq(), RowFormat.entry(e, true));
+    assertThat(row.inHead()).isTrue();
+    assertThat(row.value()).isNull();
+    List<LogEntry<byte[]>> heads = RowFormat.heads(e.key(), RowFormat.heads(List.of(e)));
+    assertThat(describe(row.entry(heads))).isEqualTo(describe(e));
+    if (!e.deleted()) {
+      assertThatThrownBy(() -> row.entry(List.of())).isInstanceOf(StoreException.class);
+    }
   }
 
   @Property(tries = 1000)
-  void headsRoundTrip(@ForAll("heads") List<Doc<byte[]>> heads, @ForAll("strings") String key) {
-    List<Doc<byte[]>> keyed = heads.stream().map(d -> new Doc<>(key, d.peer(), d.seq(), d.value())).toList();
-    List<Doc<byte[]>> back = RowFormat.heads(key, RowFormat.heads(keyed));
+  void headsRoundTrip(@ForAll("heads") List<LogEntry<byte[]>> heads, @ForAll("strings") String key) {
+    List<LogEntry<byte[]>> keyed =
+        heads.stream()
+            .map(h -> new LogEntry<>(h.peer(), h.seq(), key, h.value(), h.links(), h.deleted()))
+            .toList();
+    List<LogEntry<byte[]>> back = RowFormat.heads(key, RowFormat.heads(keyed));
     assertThat(back.stream().map(RowFormatTest::describe).toList())
         .isEqualTo(keyed.stream().map(RowFormatTest::describe).toList());
   }
@@ -87,10 +104,10 @@ class RowFormatTest {
   @Property(tries = 1500)
   void damagedEntryRowsFailAsCorruptStore(
       @ForAll("entries") LogEntry<byte[]> e, @ForAll long damageSeed) {
-    byte[] row = damage(RowFormat.entry(e), new Random(damageSeed));
+    byte[] row = damage(RowFormat.entry(e, false), new Random(damageSeed));
     try {
-      LogEntry<byte[]> read = RowFormat.entry(e.peer(), e.seq(), row);
-      assertThat(read.deleted()).isEqualTo(read.value() == null);
+      LogRow read = RowFormat.entry(e.peer(), e.seq(), row);
+      assertThat(read.deleted() || read.inHead()).isEqualTo(read.value() == null);
     } catch (StoreException expected) {
       // reported as corrupt
     }
@@ -99,10 +116,10 @@ class RowFormatTest {
   /** A damaged heads row reads as heads whose versions are valid, or fails as a corrupt store. */
   @Property(tries = 1500)
   void damagedHeadsRowsFailAsCorruptStore(
-      @ForAll("heads") List<Doc<byte[]>> heads, @ForAll long damageSeed) {
+      @ForAll("heads") List<LogEntry<byte[]>> heads, @ForAll long damageSeed) {
     byte[] row = damage(RowFormat.heads(heads), new Random(damageSeed));
     try {
-      for (Doc<byte[]> d : RowFormat.heads("k", row)) {
+      for (LogEntry<byte[]> d : RowFormat.heads("k", row)) {
         // what callers do with every head; a seq < 1 must have been refused as corrupt
         assertThat(d.version().seq()).isPositive();
       }
@@ -119,7 +136,7 @@ class RowFormatTest {
       // reported as corrupt
     }
     try {
-      RowFormat.heads("k", row).forEach(Doc::version);
+      RowFormat.heads("k", row).forEach(LogEntry::version);
     } catch (StoreException expected) {
       // reported as corrupt
     }
@@ -134,7 +151,7 @@ class RowFormatTest {
   void truncatedRowsFailAsCorruptStore() {
     LogEntry<byte[]> e =
         new LogEntry<>("p", 3, "key", null, List.of(new Version("q", 300), new Version("p", 2)), true);
-    byte[] row = RowFormat.entry(e);
+    byte[] row = RowFormat.entry(e, false);
     // A tombstone has no value, so every proper prefix of its row is missing something.
     for (int len = 0; len < row.length; len++) {
       byte[] cut = Arrays.copyOf(row, len);
@@ -144,7 +161,9 @@ class RowFormatTest {
     }
     byte[] heads =
         RowFormat.heads(
-            List.of(new Doc<>("k", "p", 1, new byte[] {1, 2}), new Doc<>("k", "q", 200, null)));
+            List.of(
+                new LogEntry<>("p", 1, "k", new byte[] {1, 2}, List.of(), false),
+                new LogEntry<>("q", 200, "k", null, List.of(new Version("p", 1)), true)));
     for (int len = 0; len < heads.length; len++) {
       byte[] cut = Arrays.copyOf(heads, len);
       assertThatThrownBy(() -> RowFormat.heads("k", cut))
@@ -187,7 +206,4 @@ class RowFormatTest {
         + " " + e.links() + " " + e.deleted();
   }
 
-  static String describe(Doc<byte[]> d) {
-    return d.key() + " " + d.version() + " " + (d.value() == null ? "-" : Arrays.toString(d.value()));
-  }
 }

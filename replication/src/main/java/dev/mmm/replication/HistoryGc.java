@@ -16,10 +16,12 @@ import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.javadsl.Sink;
 
 /**
- * History GC: drops the bodies of entries that are superseded by an entry every peer this database
- * knows has reported holding (in a sync's hello or caught-up). Heads are never dropped and clocks
- * never move back, so seqs are never reused; a peer that lacks a dropped range later receives it
- * as a {@code Collected} marker and moves its clock past it.
+ * History GC: drops entries that are superseded by an entry every peer this database knows has
+ * reported holding (in a sync's hello or caught-up), when every such peer holds the dropped entry
+ * too. Heads are never dropped and clocks never move back, so seqs are never reused; a peer that
+ * lacks a dropped range later receives it as a {@code Collected} marker and moves its clock past
+ * it. History goes oldest first (the engine drops an entry only once the same-key entries it
+ * superseded are gone), so a pass repeats until it drops nothing.
  *
  * <p>"Known" peers are those whose entries this database holds and those that reported to it; one
  * that never reported directly (reached only through a relay) holds everything back, which errs on
@@ -29,9 +31,23 @@ public final class HistoryGc {
   private HistoryGc() {}
 
   private static final int BATCH = 1000;
+  private static final int MAX_PASSES = 16;
 
-  /** Runs one pass over the log; completes with the number of entries dropped. */
+  /** Collects what it can; completes with the number of entries dropped. */
   public static CompletionStage<Long> collect(Database<?> db, Materializer materializer) {
+    return passes(db, materializer, 0L, MAX_PASSES);
+  }
+
+  private static CompletionStage<Long> passes(
+      Database<?> db, Materializer materializer, long dropped, int left) {
+    return pass(db, materializer).thenCompose(n ->
+        n == 0 || left <= 1
+            ? CompletableFuture.completedFuture(dropped + n)
+            : passes(db, materializer, dropped + n, left - 1));
+  }
+
+  /** One pass over the log. */
+  private static CompletionStage<Long> pass(Database<?> db, Materializer materializer) {
     Map<String, Long> floor;
     try {
       floor = floor(db);
@@ -42,7 +58,7 @@ public final class HistoryGc {
       return CompletableFuture.completedFuture(0L);
     }
     return db.rawLog(LogOptions.all().until(floor))
-        .mapConcat(HistoryGc::links)
+        .mapConcat(by -> links(by, floor))
         .grouped(BATCH)
         .mapAsync(1, pairs -> {
           Map<Version, Version> batch = new HashMap<>();
@@ -73,7 +89,11 @@ public final class HistoryGc {
     return floor;
   }
 
-  private static List<Pair<Version, Version>> links(LogEntry<byte[]> by) {
-    return by.links().stream().map(l -> Pair.create(l, by.version())).toList();
+  /** What {@code by} supersedes that every known peer holds, as (superseded, by) pairs. */
+  private static List<Pair<Version, Version>> links(LogEntry<byte[]> by, Map<String, Long> floor) {
+    return by.links().stream()
+        .filter(l -> l.seq() <= floor.getOrDefault(l.peer(), 0L))
+        .map(l -> Pair.create(l, by.version()))
+        .toList();
   }
 }

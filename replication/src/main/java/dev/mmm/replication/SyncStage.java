@@ -333,6 +333,11 @@ final class SyncStage
         // closes. Completing now would drop it.
         return;
       }
+      if (failure == null && !outDone && !caughtUpSent && !liveSession()) {
+        // The remote sent all it had and closed its side; it may still read ours, so finish
+        // sending: maybeDone() closes the output after the caught-up.
+        return;
+      }
       if (!outDone) {
         closeOutgoing();
         complete(out);
@@ -484,17 +489,20 @@ final class SyncStage
       } else {
         SyncResult done = new SyncResult(remote == null ? "" : remote.getPeerId(), sent, received,
             sending, receiving, clock(), remoteKnown);
+        // Done once what the remote reported is stored (and, with history GC, after a pass).
+        CompletionStage<?> after = reported;
+        org.apache.pekko.event.LoggingAdapter logger = log();
+        String name = remoteName();
         if (options.historyGc()) {
           Materializer mat = materializer();
-          reported.thenCompose(r -> HistoryGc.collect(db, mat)).whenComplete((n, ex) -> {
-            if (ex != null) {
-              log().warning("history GC after the sync with {} failed: {}", remoteName(), ex);
-            }
-            result.complete(done);
-          });
-        } else {
-          result.complete(done);
+          after = after.thenCompose(r -> HistoryGc.collect(db, mat));
         }
+        after.whenComplete((n, ex) -> {
+          if (ex != null) {
+            logger.warning("after the sync with {}: {}", name, ex);
+          }
+          result.complete(done);
+        });
       }
       completeStage();
     }
