@@ -26,8 +26,8 @@ import org.slf4j.LoggerFactory;
  *   P1  engine puts, 64 in flight, not durable    / raw WriteBatch(1000) ingest     goal >= 0.50
  *   P2  engine puts, 64 in flight, durable        / raw fsync'd single puts         goal >= 10
  *   P3  engine gets, 2 threads, 1 version per key / raw random gets, 2 threads      goal >= 0.50
- *   P4  catch-up of 1,000,000 entries to an empty peer, in a JVM capped at 256 MB,
- *       over the in-process join / raw WriteBatch(1000) ingest of the same keys          goal >= 0.33
+ *   P4  catch-up of 1,000,000 entries to an empty peer over the in-process join,
+ *       in a JVM capped at 256 MB  / raw WriteBatch(1000) ingest of the same keys   goal >= 0.33
  *   P5  one-shot re-sync of two replicas converged on 1,000,000 entries of 10 peers:
  *       entries sent both ways                                                       goal 0
  *       hello bytes per peer of its clock                                            goal <= 64
@@ -35,12 +35,14 @@ import org.slf4j.LoggerFactory;
  *   P7  Database.open of a 1,000,000-key store to its first get answer              goal <= 1 s
  * </pre>
  *
- * <p>P4 and P5 each build 1,000,000-entry stores before timing anything: P4 in its child JVM
- * (built once, then a catch-up and a raw load per round), P5 two replicas in this one (applying
- * the entries, then an untimed first sync). They take about half of the run.
+ * <p>P4 and P5 each build 1,000,000-entry stores through the engine before timing anything: P4
+ * in its child JVM (built once, then per round a catch-up to a new empty peer and a raw load of
+ * the same keys), P5 two replicas in this JVM (the entries applied to one, then an untimed first
+ * sync to the other). Both go at the engine's apply rate: at 25-35k entries/s (2 busy cores) they
+ * took four of the run's seven minutes, and shrink as applying gets faster.
  *
- * <p>Run it from the repository root; a full run takes four to six minutes and up to ~1.5 GB of
- * disk under {@code java.io.tmpdir}, all removed at the end:
+ * <p>Run it from the repository root; it needs up to ~1.5 GB of disk under {@code
+ * java.io.tmpdir}, all removed at the end:
  *
  * <pre>
  *   mvn -B -q -pl bench -am package -DskipTests &amp;&amp; java -jar bench/target/mmm-bench.jar
@@ -55,6 +57,10 @@ import org.slf4j.LoggerFactory;
  * the ratio within a round is steadier than either rate. P7 reopens each store as a close left
  * it (LevelDB replays its log); P3 then reads both stores fully compacted, so neither is measured
  * in the middle of the compactions its loading started.
+ *
+ * <p>To profile P4 where it runs, give its child JVM a recording, e.g. {@code
+ * -Dmmm.bench.childargs=-XX:StartFlightRecording=filename=p4.jfr,settings=profile}; the child
+ * prints when each sync started and ended, to cut the recording down to the syncs.
  *
  * <p>It prints one table. Missing a goal is a result, not a failure: the exit code is 0 unless
  * the run itself broke.

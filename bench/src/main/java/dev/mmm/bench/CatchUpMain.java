@@ -3,6 +3,7 @@ package dev.mmm.bench;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.Locale;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.iq80.leveldb.DB;
@@ -54,7 +55,10 @@ public final class CatchUpMain {
           n, (System.nanoTime() - start) / 1e9, Runtime.getRuntime().maxMemory() >> 20);
       for (int r = 1; r <= rounds; r++) {
         Path receiver = dirs.newDir("receiver-" + r);
+        Instant from = Instant.now();
         CatchUp.Result result = catchUp.syncToEmpty(receiver);
+        // When, to cut a profile of this JVM down to the sync.
+        System.out.printf("round %d: synced from %s to %s%n", r, from, Instant.now());
         dirs.delete(receiver);
         long rawNanos = rawLoad(dirs.newDir("raw-" + r), workload, n, dirs);
         HeapWatch.Usage heap = result.heap();
