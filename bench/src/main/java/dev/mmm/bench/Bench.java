@@ -38,8 +38,8 @@ import org.slf4j.LoggerFactory;
  * <p>P4 and P5 each build 1,000,000-entry stores through the engine before timing anything: P4
  * in its child JVM (built once, then per round a catch-up to a new empty peer and a raw load of
  * the same keys), P5 two replicas in this JVM (the entries applied to one, then an untimed first
- * sync to the other). Both go at the engine's apply rate: at 25-35k entries/s (2 busy cores) they
- * took four of the run's seven minutes, and shrink as applying gets faster.
+ * sync to the other). Both go at the engine's apply rate: at ~35k entries/s on 2 cores they took
+ * three of the run's five minutes (seven on a busier machine), and shrink as applying gets faster.
  *
  * <p>Run it from the repository root; it needs up to ~1.5 GB of disk under {@code
  * java.io.tmpdir}, all removed at the end:
