@@ -10,6 +10,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -25,11 +26,23 @@ import org.slf4j.LoggerFactory;
  *   P1  engine puts, 64 in flight, not durable    / raw WriteBatch(1000) ingest     goal >= 0.50
  *   P2  engine puts, 64 in flight, durable        / raw fsync'd single puts         goal >= 10
  *   P3  engine gets, 2 threads, 1 version per key / raw random gets, 2 threads      goal >= 0.50
+ *   P4  catch-up of 1,000,000 entries to an empty peer over the in-process join,
+ *       in a JVM capped at 256 MB  / raw WriteBatch(1000) ingest of the same keys   goal >= 0.33
+ *   P5  one-shot re-sync of two replicas converged on 1,000,000 entries of 10 peers:
+ *       entries sent both ways                                                       goal 0
+ *       hello bytes per peer of its clock                                            goal <= 64
+ *       wall time, median of 20 after 3 warm-ups                                     goal <= 50 ms
  *   P7  Database.open of a 1,000,000-key store to its first get answer              goal <= 1 s
  * </pre>
  *
- * <p>Run it from the repository root; a full run takes two to three minutes and up to ~1 GB of
- * disk under {@code java.io.tmpdir}, all removed at the end:
+ * <p>P4 and P5 each build 1,000,000-entry stores through the engine before timing anything: P4
+ * in its child JVM (built once, then per round a catch-up to a new empty peer and a raw load of
+ * the same keys), P5 two replicas in this JVM (the entries applied to one, then an untimed first
+ * sync to the other). Both go at the engine's apply rate: at ~35k entries/s on 2 cores they took
+ * three of the run's five minutes (seven on a busier machine), and shrink as applying gets faster.
+ *
+ * <p>Run it from the repository root; it needs up to ~1.5 GB of disk under {@code
+ * java.io.tmpdir}, all removed at the end:
  *
  * <pre>
  *   mvn -B -q -pl bench -am package -DskipTests &amp;&amp; java -jar bench/target/mmm-bench.jar
@@ -45,11 +58,19 @@ import org.slf4j.LoggerFactory;
  * it (LevelDB replays its log); P3 then reads both stores fully compacted, so neither is measured
  * in the middle of the compactions its loading started.
  *
+ * <p>To profile P4 where it runs, give its child JVM a recording, e.g. {@code
+ * -Dmmm.bench.childargs=-XX:StartFlightRecording=filename=p4.jfr,settings=profile}; the child
+ * prints when each sync started and ended, to cut the recording down to the syncs.
+ *
  * <p>It prints one table. Missing a goal is a result, not a failure: the exit code is 0 unless
  * the run itself broke.
  */
 public final class Bench {
   private static final Duration OPEN_GOAL = Duration.ofSeconds(1);
+  private static final Duration RESYNC_GOAL = Duration.ofMillis(50);
+  private static final int HELLO_BYTES_PER_PEER_GOAL = 64;
+  private static final int RESYNC_WARMUPS = 3;
+  private static final int RESYNCS = 20;
 
   private final BenchConfig config;
   private final ActorSystem<?> system;
@@ -66,14 +87,7 @@ public final class Bench {
 
   public static void main(String[] args) {
     BenchConfig config = BenchConfig.fromSystemProperties();
-    // Logging set up before the actor system's threads log, or SLF4J warns about replayed calls.
-    LoggerFactory.getILoggerFactory();
-    ActorSystem<Void> system =
-        ActorSystem.create(
-            Behaviors.empty(),
-            "mmm-bench",
-            ConfigFactory.parseString("pekko.loglevel = WARNING\npekko.stdout-loglevel = WARNING")
-                .withFallback(ConfigFactory.load()));
+    ActorSystem<Void> system = newSystem("mmm-bench");
     boolean broke = false;
     try (ScratchDirs dirs = ScratchDirs.under(config.dir())) {
       System.out.printf(
@@ -92,6 +106,17 @@ public final class Bench {
     if (broke) {
       System.exit(1);
     }
+  }
+
+  /** An actor system that only speaks up on warnings. */
+  static ActorSystem<Void> newSystem(String name) {
+    // Logging set up before the actor system's threads log, or SLF4J warns about replayed calls.
+    LoggerFactory.getILoggerFactory();
+    return ActorSystem.create(
+        Behaviors.empty(),
+        name,
+        ConfigFactory.parseString("pekko.loglevel = WARNING\npekko.stdout-loglevel = WARNING")
+            .withFallback(ConfigFactory.load()));
   }
 
   /** Runs the configured measurements, one after the other. */
@@ -134,7 +159,79 @@ public final class Bench {
       dirs.delete(rawDir);
       dirs.delete(engineDir);
     }
+    if (config.runs("P4")) {
+      outcomes.add(catchUp());
+    }
+    if (config.runs("P5")) {
+      outcomes.addAll(reSync());
+    }
+    // In name order (P7 runs before P4 as it shares P3's stores); P5's rows keep theirs.
+    outcomes.sort(Comparator.comparing(Outcome::name));
     return outcomes;
+  }
+
+  /** P4: in a child JVM under the heap cap, the catch-up and the raw load back to back. */
+  private Outcome catchUp() {
+    Path dir = dirs.newDir("catch-up");
+    List<CatchUpChild.Round> results =
+        CatchUpChild.run(dir, config.keys(), config.rounds(), config.childArgs(), progress);
+    dirs.delete(dir);
+    List<Round> rounds = new ArrayList<>();
+    long peakUsed = 0;
+    long maxAfterGc = 0;
+    long cap = 0;
+    for (int r = 0; r < results.size(); r++) {
+      CatchUpChild.Round c = results.get(r);
+      rounds.add(
+          report("P4", r + 1, new Round(new Rate(c.entries(), c.engineNanos()),
+              new Rate(c.entries(), c.rawNanos()))));
+      progress.printf(
+          "  P4 round %d: heap during the sync: peak %,d MB (pools added), %,d MB after the"
+              + " fullest of %d GCs; cap %,d MB%n",
+          r + 1, c.heap().peakUsed() >> 20, c.heap().maxAfterGc() >> 20, c.heap().collections(),
+          c.heap().max() >> 20);
+      peakUsed = Math.max(peakUsed, c.heap().peakUsed());
+      maxAfterGc = Math.max(maxAfterGc, c.heap().maxAfterGc());
+      cap = c.heap().max();
+    }
+    return Outcome.throughput(
+            "P4",
+            String.format("catch-up %,d to empty peer, -Xmx%s / WriteBatch(1000)",
+                config.keys(), CatchUpChild.HEAP),
+            rounds, 0.33)
+        .withNote(String.format(
+            "P4 heap during the syncs: peak %,d MB of the pools added up, at most %,d MB in use"
+                + " after a GC; JVM cap %,d MB",
+            peakUsed >> 20, maxAfterGc >> 20, cap >> 20));
+  }
+
+  /** P5: two converged replicas sync again; three figures, three rows. */
+  private List<Outcome> reSync() {
+    Path a = dirs.newDir("re-sync-a");
+    Path b = dirs.newDir("re-sync-b");
+    ReSync.Figures f;
+    try (ReSync reSync = ReSync.build(system, a, b, workload, config.keys(), progress)) {
+      f = reSync.measure(RESYNC_WARMUPS, RESYNCS);
+    }
+    dirs.delete(a);
+    dirs.delete(b);
+    double median = f.medianNanos() / 1e6;
+    progress.printf(
+        "  P5: %d re-syncs: median %.1f ms (%.1f-%.1f ms), at most %d entries sent;"
+            + " hello %d B for %d peers%n",
+        f.runs(), median, f.minNanos() / 1e6, f.maxNanos() / 1e6, f.maxSent(), f.helloBytes(),
+        f.helloPeers());
+    String converged = String.format("re-sync of converged %,d, %d peers", config.keys(),
+        ReSync.PEERS);
+    return List.of(
+        Outcome.figure("P5", converged + ": entries sent", f.maxSent(), "", "0",
+            f.maxSent() == 0),
+        Outcome.figure("P5", "re-sync: hello bytes per peer in its clock", f.helloBytesPerPeer(),
+            " B", "<= " + HELLO_BYTES_PER_PEER_GOAL + " B",
+            f.helloBytesPerPeer() <= HELLO_BYTES_PER_PEER_GOAL),
+        Outcome.figure("P5", String.format("re-sync: wall time, median of %d", f.runs()), median,
+            " ms", String.format("<= %,d ms", RESYNC_GOAL.toMillis()),
+            f.medianNanos() <= RESYNC_GOAL.toNanos()));
   }
 
   /** Raw puts on a fresh store: WriteBatch(1000), or one fsync'd put per write. */
@@ -261,15 +358,21 @@ public final class Bench {
   }
 
   static void printTable(List<Outcome> outcomes, PrintStream out) {
-    String format = "%-4s %-45s %14s %14s %7s %11s %11s  %s%n";
+    int width = outcomes.stream().mapToInt(o -> o.what().length()).max().orElse(0);
+    String format = "%-4s %-" + Math.max(45, width) + "s %14s %14s %7s %11s %11s  %s%n";
     out.println();
     out.printf(
         format, "name", "what (engine / raw)", "engine", "raw", "ratio", "range", "goal",
         "result");
     for (Outcome o : outcomes) {
       out.printf(
-          format, o.name(), o.what(), o.engineText(), o.rawText(),
-          String.format("%.2f", o.ratio()), o.rangeText(), o.goal(), o.met() ? "PASS" : "MISS");
+          format, o.name(), o.what(), o.engineText(), o.rawText(), o.ratioText(), o.rangeText(),
+          o.goal(), o.met() ? "PASS" : "MISS");
+    }
+    for (Outcome o : outcomes) {
+      if (!o.note().isEmpty()) {
+        out.println(o.note());
+      }
     }
   }
 }

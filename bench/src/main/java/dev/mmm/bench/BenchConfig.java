@@ -3,6 +3,7 @@ package dev.mmm.bench;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -20,7 +21,11 @@ import java.util.stream.Collectors;
  *   mmm.bench.threads   reading threads                                        2
  *   mmm.bench.dir       where the scratch stores go (removed afterwards)       java.io.tmpdir
  *   mmm.bench.only      measurements to run, e.g. P1,P7                        all
+ *   mmm.bench.childargs more options for P4's child JVM, space-separated       none
  * </pre>
+ *
+ * <p>{@code n} is also the number of entries P4 catches up and P5 re-syncs. {@code childargs} is
+ * for profiling P4 where it runs, e.g. {@code -XX:StartFlightRecording=filename=p4.jfr}.
  */
 record BenchConfig(
     long keys,
@@ -29,15 +34,17 @@ record BenchConfig(
     int inFlight,
     int threads,
     Path dir,
-    Set<String> only) {
+    Set<String> only,
+    List<String> childArgs) {
 
-  static final Set<String> ALL = Set.of("P1", "P2", "P3", "P7");
+  static final Set<String> ALL = Set.of("P1", "P2", "P3", "P4", "P5", "P7");
 
   BenchConfig {
     if (keys < 1 || rounds < 1 || inFlight < 1 || threads < 1) {
       throw new IllegalArgumentException("n, rounds, inflight and threads must be >= 1");
     }
     only = Set.copyOf(only);
+    childArgs = List.copyOf(childArgs);
   }
 
   static BenchConfig fromSystemProperties() {
@@ -57,7 +64,10 @@ record BenchConfig(
         Arrays.stream(only.split(","))
             .map(s -> s.trim().toUpperCase(Locale.ROOT))
             .filter(s -> !s.isEmpty())
-            .collect(Collectors.toSet()));
+            .collect(Collectors.toSet()),
+        Arrays.stream(System.getProperty("mmm.bench.childargs", "").trim().split("\\s+"))
+            .filter(s -> !s.isEmpty())
+            .toList());
   }
 
   boolean runs(String name) {

@@ -1,0 +1,88 @@
+package dev.mmm.bench;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Locale;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.iq80.leveldb.DB;
+
+/**
+ * P4 in a JVM of its own, so the heap cap it is run under applies to the sync alone: {@link
+ * CatchUpChild} starts it. It builds the source store, then per round syncs it to a new empty
+ * peer and loads a new raw LevelDB with the same keys, back to back, and prints each round as one
+ * {@value #ROUND} line of {@code key=value} pairs; anything else it prints is progress.
+ *
+ * <pre>
+ *   java -Xmx256m -cp mmm-bench.jar dev.mmm.bench.CatchUpMain DIR N ROUNDS
+ * </pre>
+ */
+public final class CatchUpMain {
+  static final String ROUND = "p4-round";
+
+  private CatchUpMain() {}
+
+  public static void main(String[] args) {
+    if (args.length != 3) {
+      System.err.println("usage: CatchUpMain DIR N ROUNDS");
+      System.exit(2);
+    }
+    Path parent = Path.of(args[0]);
+    long n = Long.parseLong(args[1]);
+    int rounds = Integer.parseInt(args[2]);
+    ActorSystem<Void> system = Bench.newSystem("mmm-bench-catch-up");
+    boolean broke = false;
+    try (ScratchDirs dirs = ScratchDirs.under(parent)) {
+      run(system, dirs, n, rounds);
+    } catch (RuntimeException e) {
+      e.printStackTrace(System.out);
+      broke = true;
+    } finally {
+      system.terminate();
+      system.getWhenTerminated().toCompletableFuture().join();
+    }
+    System.out.flush();
+    System.exit(broke ? 1 : 0);
+  }
+
+  private static void run(ActorSystem<?> system, ScratchDirs dirs, long n, int rounds) {
+    Workload workload = new Workload(42);
+    long start = System.nanoTime();
+    try (CatchUp catchUp = CatchUp.build(system, dirs.newDir("source"), workload, n)) {
+      System.out.printf(
+          "built the source: %,d entries in %.1f s (heap cap %d MB)%n",
+          n, (System.nanoTime() - start) / 1e9, Runtime.getRuntime().maxMemory() >> 20);
+      for (int r = 1; r <= rounds; r++) {
+        Path receiver = dirs.newDir("receiver-" + r);
+        Instant from = Instant.now();
+        CatchUp.Result result = catchUp.syncToEmpty(receiver);
+        // When, to cut a profile of this JVM down to the sync.
+        System.out.printf("round %d: synced from %s to %s%n", r, from, Instant.now());
+        dirs.delete(receiver);
+        long rawNanos = rawLoad(dirs.newDir("raw-" + r), workload, n, dirs);
+        HeapWatch.Usage heap = result.heap();
+        System.out.printf(
+            Locale.ROOT,
+            "%s round=%d entries=%d engineNanos=%d rawNanos=%d peakUsed=%d maxAfterGc=%d"
+                + " collections=%d maxHeap=%d%n",
+            ROUND, r, result.entries(), result.nanos(), rawNanos, heap.peakUsed(),
+            heap.maxAfterGc(), heap.collections(), heap.max());
+      }
+    }
+  }
+
+  /** Raw LevelDB's time to take the same keys in WriteBatch(1000)s, into a new store. */
+  private static long rawLoad(Path dir, Workload workload, long n, ScratchDirs dirs) {
+    long nanos;
+    try (DB db = RawLevelDb.open(dir)) {
+      long start = System.nanoTime();
+      RawLevelDb.load(db, workload, n);
+      nanos = System.nanoTime() - start;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    dirs.delete(dir);
+    return nanos;
+  }
+}
