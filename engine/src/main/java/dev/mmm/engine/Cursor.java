@@ -32,14 +32,17 @@ final class Cursor implements AutoCloseable {
   private final Store store;
   private final DBIterator owner;
   private final NativeIterator it;
-  private final ReadOptions readOptions;
+  private final ReadOptions pointReads;
   private final @Nullable Snapshot snapshot;
   private boolean closed;
 
-  Cursor(Store store, DBIterator owner, ReadOptions readOptions, @Nullable Snapshot snapshot) {
+  Cursor(Store store, DBIterator owner, @Nullable Snapshot snapshot) {
     this.store = store;
     this.owner = owner;
-    this.readOptions = readOptions;
+    this.pointReads = new ReadOptions().fillCache(true);
+    if (snapshot != null) {
+      pointReads.snapshot(snapshot);
+    }
     this.snapshot = snapshot;
     try {
       this.it = (NativeIterator) NATIVE.get(owner);
@@ -48,9 +51,12 @@ final class Cursor implements AutoCloseable {
     }
   }
 
-  /** How this cursor reads (its snapshot, if any), for point reads that must agree with it. */
-  ReadOptions readOptions() {
-    return readOptions;
+  /**
+   * How point reads agree with this cursor: its snapshot, if any. Unlike a scan's, their blocks go
+   * into the cache: a log stream reads the heads of recently written keys again and again.
+   */
+  ReadOptions pointReads() {
+    return pointReads;
   }
 
   void seek(byte[] row) {

@@ -24,7 +24,7 @@ final class KeyFilter {
   private static final double FALSE_POSITIVES = 0.01;
 
   private final Store store;
-  private volatile @Nullable BloomFilter<CharSequence> filter;
+  private volatile @Nullable BloomFilter<Long> filter;
   private long capacity;
   private long added;
   private @Nullable List<String> pending;
@@ -34,8 +34,21 @@ final class KeyFilter {
   }
 
   boolean mightHave(String key) {
-    BloomFilter<CharSequence> f = filter;
-    return f == null || f.mightContain(key);
+    BloomFilter<Long> f = filter;
+    return f == null || f.mightContain(hash(key));
+  }
+
+  /**
+   * A 64-bit hash of the key, computed in one pass over its chars: hashing a long is several
+   * times cheaper for the filter than streaming every char through its own hash.
+   */
+  private static long hash(String key) {
+    long h = 0x9E3779B97F4A7C15L;
+    for (int i = 0; i < key.length(); i++) {
+      h = (h ^ key.charAt(i)) * 0x100000001B3L;
+      h ^= h >>> 29;
+    }
+    return h ^ key.length();
   }
 
   /** Records a key that now has a heads row. */
@@ -43,7 +56,7 @@ final class KeyFilter {
     boolean grow;
     synchronized (this) {
       if (filter != null) {
-        filter.put(key);
+        filter.put(hash(key));
       }
       if (pending != null) {
         pending.add(key);
@@ -76,11 +89,10 @@ final class KeyFilter {
         }
       }
       long size = Math.max(MIN_KEYS, 2L * keys.size());
-      BloomFilter<CharSequence> built =
-          BloomFilter.create(Funnels.unencodedCharsFunnel(), size, FALSE_POSITIVES);
-      keys.forEach(built::put);
+      BloomFilter<Long> built = BloomFilter.create(Funnels.longFunnel(), size, FALSE_POSITIVES);
+      keys.forEach(k -> built.put(hash(k)));
       synchronized (this) {
-        pending.forEach(built::put);
+        pending.forEach(k -> built.put(hash(k)));
         filter = built;
         capacity = size;
         added = keys.size() + pending.size();

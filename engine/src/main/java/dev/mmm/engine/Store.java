@@ -203,7 +203,7 @@ final class Store implements AutoCloseable {
 
   /** The heads of {@code key} as the cursor's snapshot saw them. */
   List<LogEntry<byte[]>> heads(String key, Cursor at) {
-    byte[] row = guard(() -> db.get(Keyspace.head(key), at.readOptions()));
+    byte[] row = guard(() -> db.get(Keyspace.head(key), at.pointReads()));
     return row == null ? List.of() : RowFormat.heads(key, row);
   }
 
@@ -232,7 +232,7 @@ final class Store implements AutoCloseable {
           if (snap != null) {
             ro.snapshot(snap);
           }
-          Cursor c = new Cursor(this, db.iterator(ro), ro, snap);
+          Cursor c = new Cursor(this, db.iterator(ro), snap);
           cursors.add(c);
           return c;
         });

@@ -21,6 +21,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.stream.Attributes;
@@ -79,17 +80,20 @@ final class SyncStage
 
   private final class Logic extends TimerGraphStageLogicWithLogging {
     private static final String HANDSHAKE = "handshake";
+    private static final int MAX_APPLYING = 2;
 
     private final CompletableFuture<SyncResult> result;
     private final ArrayDeque<Frame> control = new ArrayDeque<>();
-    private final Map<String, Long> remoteKnown = new HashMap<>();
+    /** Read by the outgoing frames, which run on their own actor. */
+    private final Map<String, Long> remoteKnown = new ConcurrentHashMap<>();
     private @Nullable Hello remote;
     private @Nullable SubSinkInlet<Frame> outgoing;
     private boolean sending;
     private boolean receiving;
     private boolean caughtUpSent;
     private boolean remoteCaughtUp;
-    private boolean applying;
+    /** Frames handed to the database and not yet committed: up to two, so one is always ready. */
+    private int applying;
     private boolean outDone;
     private long sent;
     private long received;
@@ -256,9 +260,10 @@ final class SyncStage
             + " " + range.getFromSeq() + ".." + range.getToSeq());
       }
       remoteKnown.merge(range.getPeer(), range.getToSeq(), Math::max);
-      applying = true;
+      applying++;
       db.skip(range.getPeer(), range.getFromSeq(), range.getToSeq())
           .whenComplete((r, ex) -> applied.invoke(Optional.ofNullable(ex)));
+      pullWhileRoom();
     }
 
     private void onEntries(Entries entries) {
@@ -271,12 +276,23 @@ final class SyncStage
       for (LogEntry<byte[]> e : batch) {
         remoteKnown.merge(e.peer(), e.seq(), Math::max);
       }
-      applying = true;
+      applying++;
       db.apply(batch).whenComplete((r, ex) -> applied.invoke(Optional.ofNullable(ex)));
+      pullWhileRoom();
+    }
+
+    /**
+     * Reads the next frame while fewer than two wait on the database: it decodes one while the
+     * database writes the other, and the database actor applies them in the order sent.
+     */
+    private void pullWhileRoom() {
+      if (applying < MAX_APPLYING && failure == null && !isClosed(in) && !hasBeenPulled(in)) {
+        pull(in);
+      }
     }
 
     private void onApplied(Optional<Throwable> error) {
-      applying = false;
+      applying--;
       if (failure == null && error.isPresent()) {
         Throwable cause = error.get() instanceof CompletionException c && c.getCause() != null
             ? c.getCause() : error.get();
@@ -286,9 +302,9 @@ final class SyncStage
           fail(ErrorCode.INTERNAL, "cannot apply entries: " + cause);
         }
       } else if (failure == null && !isClosed(in)) {
-        pull(in);
+        pullWhileRoom();
         report();
-      } else if (failure == null) {
+      } else if (failure == null && applying == 0) {
         // The remote closed while this frame was being applied: judge the close only now.
         onRemoteClosed();
         return;
@@ -319,7 +335,7 @@ final class SyncStage
     }
 
     private void onRemoteClosed() {
-      if (applying) {
+      if (applying > 0) {
         // The frame being applied may yet fail the sync with its own error (an invalid entry
         // must not be reported as a mere interruption); onApplied comes back here.
         return;
@@ -372,7 +388,8 @@ final class SyncStage
         }
       });
       outgoing = inlet;
-      frames.runWith(inlet.sink(), subFusingMaterializer());
+      // Async: the log is read and encoded on another thread while this one decodes and applies.
+      frames.async().runWith(inlet.sink(), subFusingMaterializer());
       if (isAvailable(out)) {
         emit();
       }
@@ -422,7 +439,7 @@ final class SyncStage
 
     /** A one-shot sync is done once each side has sent all it had and all it sent is applied. */
     private void maybeDone() {
-      if (failure == null && !liveSession() && caughtUpSent && remoteCaughtUp && !applying
+      if (failure == null && !liveSession() && caughtUpSent && remoteCaughtUp && applying == 0
           && !outDone) {
         closeOutgoing();
         complete(out);
@@ -476,7 +493,7 @@ final class SyncStage
 
     /** Ends the stage once both directions are closed and no apply is in flight. */
     private void maybeFinish() {
-      if (applying || !outDone || !isClosed(in)) {
+      if (applying > 0 || !outDone || !isClosed(in)) {
         return;
       }
       if (failure == null && !(remoteCaughtUp && (caughtUpSent || !sending))) {
