@@ -74,28 +74,34 @@ final class KeyFilter {
       return;
     }
     pending = new ArrayList<>();
-    Thread builder = new Thread(this::scan, "mmm-key-filter");
+    long atLeast = added;
+    Thread builder = new Thread(() -> scan(atLeast), "mmm-key-filter");
     builder.setDaemon(true);
     builder.start();
   }
 
-  private void scan() {
+  /** @param atLeast keys known to exist already: the new filter holds twice as many */
+  private void scan(long atLeast) {
     try {
-      List<String> keys = new ArrayList<>();
       byte[] table = Keyspace.table(Keyspace.HEAD);
+      // Sized before the scan (from the table's compressed bytes at 16 a row, or twice the keys
+      // known, whichever is more), so the scan inserts as it goes instead of holding every key;
+      // outgrowing it only means a rebuild.
+      long onDisk = store.approximateBytes(table, Keyspace.after(table));
+      long size = Math.max(MIN_KEYS, 2 * Math.max(atLeast, onDisk / 16));
+      BloomFilter<Long> built = BloomFilter.create(Funnels.longFunnel(), size, FALSE_POSITIVES);
+      long scanned = 0;
       try (Cursor c = store.cursor(true)) {
         for (c.seek(table); c.valid() && Keyspace.startsWith(c.key(), table); c.next()) {
-          keys.add(new Keyspace.Reader(c.key(), Keyspace.HEAD).string());
+          built.put(hash(new Keyspace.Reader(c.key(), Keyspace.HEAD).string()));
+          scanned++;
         }
       }
-      long size = Math.max(MIN_KEYS, 2L * keys.size());
-      BloomFilter<Long> built = BloomFilter.create(Funnels.longFunnel(), size, FALSE_POSITIVES);
-      keys.forEach(k -> built.put(hash(k)));
       synchronized (this) {
         pending.forEach(k -> built.put(hash(k)));
         filter = built;
         capacity = size;
-        added = keys.size() + pending.size();
+        added = scanned + pending.size();
         pending = null;
       }
     } catch (DatabaseClosedException closed) {

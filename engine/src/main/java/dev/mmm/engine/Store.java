@@ -223,6 +223,11 @@ final class Store implements AutoCloseable {
     return row == null ? Optional.empty() : Optional.of(RowFormat.entry(v.peer(), v.seq(), row));
   }
 
+  /** LevelDB's estimate of the bytes the rows in [from, to) take on disk. */
+  long approximateBytes(byte[] from, byte[] to) {
+    return guard(() -> db.getApproximateSizes(new org.iq80.leveldb.Range(from, to))[0]);
+  }
+
   /** A cursor, optionally over a snapshot of this instant; the caller closes it. */
   Cursor cursor(boolean snapshot) {
     return guard(
