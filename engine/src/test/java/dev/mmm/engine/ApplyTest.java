@@ -11,24 +11,18 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
-import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Applying other peers' log entries: idempotent, order rules, all or nothing, the clock. */
 class ApplyTest {
-  static final ActorTestKit kit = ActorTestKit.create();
-
-  @AfterAll
-  static void shutdown() {
-    kit.shutdownTestKit();
-  }
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
 
   private static <T> List<T> run(Source<T, ?> source) {
-    return await(source.runWith(Sink.seq(), kit.system()));
+    return await(source.runWith(Sink.seq(), dbs.system()));
   }
 
   private static List<LogEntry<byte[]>> rawLog(Database<?> db) {
@@ -59,224 +53,204 @@ class ApplyTest {
 
   @Test
   void reapplyingKnownEntriesChangesNothing() {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Database<String> a = dbs.utf8("A");
-      Database<String> b = dbs.utf8("B");
-      await(b.put("k", "v1"));
-      await(b.put("k", "v2"));
-      await(b.delete("j"));
-      List<LogEntry<byte[]>> entries = rawLog(b);
+    Database<String> a = dbs.utf8("A");
+    Database<String> b = dbs.utf8("B");
+    await(b.put("k", "v1"));
+    await(b.put("k", "v2"));
+    await(b.delete("j"));
+    List<LogEntry<byte[]>> entries = rawLog(b);
 
-      DatabaseCommand.Applied first = await(a.apply(entries));
-      assertThat(first.applied()).isEqualTo(3);
-      assertThat(first.clock()).isEqualTo(Map.of("B", 3L));
-      State after = state(a);
+    DatabaseCommand.Applied first = await(a.apply(entries));
+    assertThat(first.applied()).isEqualTo(3);
+    assertThat(first.clock()).isEqualTo(Map.of("B", 3L));
+    State after = state(a);
 
-      DatabaseCommand.Applied again = await(a.apply(entries));
-      assertThat(again.applied()).isZero();
-      assertThat(again.clock()).isEqualTo(Map.of("B", 3L));
-      assertThat(state(a)).isEqualTo(after);
+    DatabaseCommand.Applied again = await(a.apply(entries));
+    assertThat(again.applied()).isZero();
+    assertThat(again.clock()).isEqualTo(Map.of("B", 3L));
+    assertThat(state(a)).isEqualTo(after);
 
-      // A request overlapping what is held applies only the new part.
-      await(b.put("k", "v3"));
-      DatabaseCommand.Applied overlap = await(a.apply(rawLog(b).subList(1, 4)));
-      assertThat(overlap.applied()).isEqualTo(1);
-      assertThat(await(a.get("k"))).containsExactlyElementsOf(await(b.get("k")));
-    }
+    // A request overlapping what is held applies only the new part.
+    await(b.put("k", "v3"));
+    DatabaseCommand.Applied overlap = await(a.apply(rawLog(b).subList(1, 4)));
+    assertThat(overlap.applied()).isEqualTo(1);
+    assertThat(await(a.get("k"))).containsExactlyElementsOf(await(b.get("k")));
   }
 
   @Test
   void entriesOfDifferentPeersApplyInAnyOrder() {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Database<String> b = dbs.utf8("B");
-      Database<String> c = dbs.utf8("C");
-      Doc<String> b1 = await(b.put("k", "b"));
-      await(c.merge("k", List.of(b1), "c"));
-      await(c.put("j", "j"));
-      List<LogEntry<byte[]>> fromB = rawLog(b);
-      List<LogEntry<byte[]>> fromC = rawLog(c);
+    Database<String> b = dbs.utf8("B");
+    Database<String> c = dbs.utf8("C");
+    Doc<String> b1 = await(b.put("k", "b"));
+    await(c.merge("k", List.of(b1), "c"));
+    await(c.put("j", "j"));
+    List<LogEntry<byte[]>> fromB = rawLog(b);
+    List<LogEntry<byte[]>> fromC = rawLog(c);
 
-      Database<String> bThenC = dbs.utf8("D1");
-      await(bThenC.apply(concat(fromB, fromC)));
-      Database<String> cThenB = dbs.utf8("D2");
-      await(cThenB.apply(concat(fromC, fromB)));
-      Database<String> interleaved = dbs.utf8("D3");
-      await(interleaved.apply(List.of(fromC.get(0), fromB.get(0), fromC.get(1))));
-      Database<String> separately = dbs.utf8("D4");
-      await(separately.apply(fromC));
-      await(separately.apply(fromB));
+    Database<String> bThenC = dbs.utf8("D1");
+    await(bThenC.apply(concat(fromB, fromC)));
+    Database<String> cThenB = dbs.utf8("D2");
+    await(cThenB.apply(concat(fromC, fromB)));
+    Database<String> interleaved = dbs.utf8("D3");
+    await(interleaved.apply(List.of(fromC.get(0), fromB.get(0), fromC.get(1))));
+    Database<String> separately = dbs.utf8("D4");
+    await(separately.apply(fromC));
+    await(separately.apply(fromB));
 
-      State expected = state(bThenC);
-      assertThat(expected.heads())
-          .containsExactly(new Doc<>("j", "C", 2, "j"), new Doc<>("k", "C", 1, "c"));
-      assertThat(expected.clock()).isEqualTo(Map.of("B", 1L, "C", 2L));
-      for (Database<String> db : List.of(cThenB, interleaved, separately)) {
-        assertThat(state(db)).as(db.id()).isEqualTo(expected);
-      }
+    State expected = state(bThenC);
+    assertThat(expected.heads())
+        .containsExactly(new Doc<>("j", "C", 2, "j"), new Doc<>("k", "C", 1, "c"));
+    assertThat(expected.clock()).isEqualTo(Map.of("B", 1L, "C", 2L));
+    for (Database<String> db : List.of(cThenB, interleaved, separately)) {
+      assertThat(state(db)).as(db.id()).isEqualTo(expected);
     }
   }
 
   @Test
   void entriesOfOnePeerMustComeInSeqOrder() {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Database<String> a = dbs.utf8("A");
-      LogEntry<byte[]> b1 = entry("B", 1, "k", "1");
-      LogEntry<byte[]> b2 = entry("B", 2, "k", "2", new Version("B", 1));
+    Database<String> a = dbs.utf8("A");
+    LogEntry<byte[]> b1 = entry("B", 1, "k", "1");
+    LogEntry<byte[]> b2 = entry("B", 2, "k", "2", new Version("B", 1));
 
-      assertThatThrownBy(() -> await(a.apply(List.of(b2, b1))))
-          .isInstanceOf(InvalidEntryException.class)
-          .hasMessageContaining("B@2");
-      assertThat(await(a.clock())).isEmpty();
-      assertThat(await(a.get("k"))).isEmpty();
+    assertThatThrownBy(() -> await(a.apply(List.of(b2, b1))))
+        .isInstanceOf(InvalidEntryException.class)
+        .hasMessageContaining("B@2");
+    assertThat(await(a.clock())).isEmpty();
+    assertThat(await(a.get("k"))).isEmpty();
 
-      assertThat(await(a.apply(List.of(b1, b2))).applied()).isEqualTo(2);
-      assertThat(await(a.get("k"))).containsExactly(new Doc<>("k", "B", 2, "2"));
-    }
+    assertThat(await(a.apply(List.of(b1, b2))).applied()).isEqualTo(2);
+    assertThat(await(a.get("k"))).containsExactly(new Doc<>("k", "B", 2, "2"));
   }
 
   @Test
   void anEntryLeavingAHoleIsRefusedAndNothingOfItsRequestIsWritten() {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Database<String> a = dbs.utf8("A");
-      await(a.put("k", "a"));
-      await(a.apply(List.of(entry("B", 1, "k", "b1"))));
-      State before = state(a);
+    Database<String> a = dbs.utf8("A");
+    await(a.put("k", "a"));
+    await(a.apply(List.of(entry("B", 1, "k", "b1"))));
+    State before = state(a);
 
-      // Valid entries of two peers first, then the hole: none of them may be written.
-      List<LogEntry<byte[]>> request =
-          List.of(
-              entry("C", 1, "k", "c1"),
-              entry("B", 2, "k", "b2", new Version("B", 1)),
-              entry("B", 4, "k", "b4"));
-      assertThatThrownBy(() -> await(a.apply(request)))
-          .isInstanceOf(InvalidEntryException.class)
-          .hasMessageContaining("B@4");
-      assertThat(state(a)).isEqualTo(before);
+    // Valid entries of two peers first, then the hole: none of them may be written.
+    List<LogEntry<byte[]>> request =
+        List.of(
+            entry("C", 1, "k", "c1"),
+            entry("B", 2, "k", "b2", new Version("B", 1)),
+            entry("B", 4, "k", "b4"));
+    assertThatThrownBy(() -> await(a.apply(request)))
+        .isInstanceOf(InvalidEntryException.class)
+        .hasMessageContaining("B@4");
+    assertThat(state(a)).isEqualTo(before);
 
-      assertThatThrownBy(() -> await(a.apply(List.of(entry("C", 2, "x", "c2")))))
-          .isInstanceOf(InvalidEntryException.class);
-      assertThat(state(a)).isEqualTo(before);
-      assertThat(await(a.get("x"))).isEmpty();
-    }
+    assertThatThrownBy(() -> await(a.apply(List.of(entry("C", 2, "x", "c2")))))
+        .isInstanceOf(InvalidEntryException.class);
+    assertThat(state(a)).isEqualTo(before);
+    assertThat(await(a.get("x"))).isEmpty();
   }
 
   @Test
   void aRefusedApplyDoesNotSpoilWritesCommittedBesideIt() {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Database<String> a = dbs.utf8("A");
-      // Sent together, so they likely share one group commit; either way only the bad one fails.
-      List<CompletionStage<Doc<String>>> puts = new ArrayList<>();
-      for (int i = 0; i < 20; i++) {
-        puts.add(a.put("k" + i, "v"));
-      }
-      CompletionStage<DatabaseCommand.Applied> bad =
-          a.apply(List.of(entry("B", 1, "x", "b1"), entry("B", 3, "x", "b3")));
-      CompletionStage<DatabaseCommand.Applied> good = a.apply(List.of(entry("C", 1, "y", "c1")));
-      for (int i = 0; i < 20; i++) {
-        puts.add(a.put("m" + i, "v"));
-      }
-
-      assertThatThrownBy(() -> await(bad)).isInstanceOf(InvalidEntryException.class);
-      assertThat(await(good).applied()).isEqualTo(1);
-      puts.forEach(p -> await(p));
-      assertThat(await(a.clock())).isEqualTo(Map.of("A", 40L, "C", 1L));
-      assertThat(await(a.get("x"))).isEmpty();
+    Database<String> a = dbs.utf8("A");
+    // Sent together, so they likely share one group commit; either way only the bad one fails.
+    List<CompletionStage<Doc<String>>> puts = new ArrayList<>();
+    for (int i = 0; i < 20; i++) {
+      puts.add(a.put("k" + i, "v"));
     }
+    CompletionStage<DatabaseCommand.Applied> bad =
+        a.apply(List.of(entry("B", 1, "x", "b1"), entry("B", 3, "x", "b3")));
+    CompletionStage<DatabaseCommand.Applied> good = a.apply(List.of(entry("C", 1, "y", "c1")));
+    for (int i = 0; i < 20; i++) {
+      puts.add(a.put("m" + i, "v"));
+    }
+
+    assertThatThrownBy(() -> await(bad)).isInstanceOf(InvalidEntryException.class);
+    assertThat(await(good).applied()).isEqualTo(1);
+    puts.forEach(p -> await(p));
+    assertThat(await(a.clock())).isEqualTo(Map.of("A", 40L, "C", 1L));
+    assertThat(await(a.get("x"))).isEmpty();
   }
 
   @Test
   void anEntryLinkingAVersionOfItsOwnPeerNotBeforeItIsRefused() {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Database<String> a = dbs.utf8("A");
-      for (Version link : List.of(new Version("B", 1), new Version("B", 2), new Version("B", 9))) {
-        assertThatThrownBy(() -> await(a.apply(List.of(entry("B", 1, "k", "v", link)))))
-            .as("B@1 linking %s", link)
-            .isInstanceOf(InvalidEntryException.class);
-      }
-      // In a request with a valid entry before it: neither is written.
-      assertThatThrownBy(
-              () ->
-                  await(
-                      a.apply(
-                          List.of(
-                              entry("B", 1, "k", "1"),
-                              entry("B", 2, "k", "2", new Version("B", 3))))))
+    Database<String> a = dbs.utf8("A");
+    for (Version link : List.of(new Version("B", 1), new Version("B", 2), new Version("B", 9))) {
+      assertThatThrownBy(() -> await(a.apply(List.of(entry("B", 1, "k", "v", link)))))
+          .as("B@1 linking %s", link)
           .isInstanceOf(InvalidEntryException.class);
-      assertThat(await(a.clock())).isEmpty();
-      assertThat(run(a.log(LogOptions.all()))).isEmpty();
-
-      // A later version of another peer is fine: it is linked before it is seen.
-      assertThat(await(a.apply(List.of(entry("B", 1, "k", "v", new Version("C", 5))))).applied())
-          .isEqualTo(1);
     }
+    // In a request with a valid entry before it: neither is written.
+    assertThatThrownBy(
+            () ->
+                await(
+                    a.apply(
+                        List.of(
+                            entry("B", 1, "k", "1"),
+                            entry("B", 2, "k", "2", new Version("B", 3))))))
+        .isInstanceOf(InvalidEntryException.class);
+    assertThat(await(a.clock())).isEmpty();
+    assertThat(run(a.log(LogOptions.all()))).isEmpty();
+
+    // A later version of another peer is fine: it is linked before it is seen.
+    assertThat(await(a.apply(List.of(entry("B", 1, "k", "v", new Version("C", 5))))).applied())
+        .isEqualTo(1);
   }
 
   @Test
   void anEntryWithSeqBelowOneIsRefused() {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Database<String> a = dbs.utf8("A");
-      assertThatThrownBy(() -> await(a.apply(List.of(entry("B", 0, "k", "v")))))
-          .isInstanceOf(InvalidEntryException.class);
-      assertThat(await(a.clock())).isEmpty();
-      assertThat(run(a.log(LogOptions.all()))).isEmpty();
-    }
+    Database<String> a = dbs.utf8("A");
+    assertThatThrownBy(() -> await(a.apply(List.of(entry("B", 0, "k", "v")))))
+        .isInstanceOf(InvalidEntryException.class);
+    assertThat(await(a.clock())).isEmpty();
+    assertThat(run(a.log(LogOptions.all()))).isEmpty();
   }
 
   @Test
   void aNullEntryIsRefusedAndTheDatabaseKeepsWorking() {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Database<String> a = dbs.utf8("A");
-      List<LogEntry<byte[]>> withNull = new ArrayList<>();
-      withNull.add(entry("B", 1, "k", "v"));
-      withNull.add(null);
-      assertThatThrownBy(() -> await(a.apply(withNull))).isInstanceOf(InvalidEntryException.class);
-      assertThat(await(a.clock())).isEmpty();
-      assertThat(await(a.put("k", "a")).seq()).isEqualTo(1);
-      assertThat(await(a.apply(withNull.subList(0, 1))).applied()).isEqualTo(1);
-    }
+    Database<String> a = dbs.utf8("A");
+    List<LogEntry<byte[]>> withNull = new ArrayList<>();
+    withNull.add(entry("B", 1, "k", "v"));
+    withNull.add(null);
+    assertThatThrownBy(() -> await(a.apply(withNull))).isInstanceOf(InvalidEntryException.class);
+    assertThat(await(a.clock())).isEmpty();
+    assertThat(await(a.put("k", "a")).seq()).isEqualTo(1);
+    assertThat(await(a.apply(withNull.subList(0, 1))).applied()).isEqualTo(1);
   }
 
   @Test
   void clockIsPerPeerTheHighestSeqHeldWithoutAGap() {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Database<String> a = dbs.utf8("A");
-      assertThat(await(a.clock())).isEmpty();
-      await(a.put("k", "1"));
-      await(a.put("j", "2"));
-      await(
-          a.apply(
-              List.of(
-                  entry("B", 1, "k", "b1"),
-                  entry("C", 1, "k", "c1"),
-                  entry("B", 2, "k", "b2", new Version("B", 1)),
-                  entry("B", 3, "x", "b3"))));
-      assertThat(await(a.clock())).isEqualTo(Map.of("A", 2L, "B", 3L, "C", 1L));
-      await(a.delete("x"));
-      await(a.apply(List.of(entry("C", 2, "k", "c2"))));
-      assertThat(await(a.clock())).isEqualTo(Map.of("A", 3L, "B", 3L, "C", 2L));
-    }
+    Database<String> a = dbs.utf8("A");
+    assertThat(await(a.clock())).isEmpty();
+    await(a.put("k", "1"));
+    await(a.put("j", "2"));
+    await(
+        a.apply(
+            List.of(
+                entry("B", 1, "k", "b1"),
+                entry("C", 1, "k", "c1"),
+                entry("B", 2, "k", "b2", new Version("B", 1)),
+                entry("B", 3, "x", "b3"))));
+    assertThat(await(a.clock())).isEqualTo(Map.of("A", 2L, "B", 3L, "C", 1L));
+    await(a.delete("x"));
+    await(a.apply(List.of(entry("C", 2, "k", "c2"))));
+    assertThat(await(a.clock())).isEqualTo(Map.of("A", 3L, "B", 3L, "C", 2L));
   }
 
   @Test
   void pekkoNativeApplyRepliesWithStatus() {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Database<String> a = dbs.utf8("A");
-      CompletionStage<DatabaseCommand.Applied> hole =
-          AskPattern.askWithStatus(
-              a.ref(),
-              replyTo -> new DatabaseCommand.Apply(List.of(entry("B", 2, "k", "v")), replyTo),
-              Duration.ofSeconds(10),
-              kit.system().scheduler());
-      assertThatThrownBy(() -> await(hole)).isInstanceOf(InvalidEntryException.class);
+    Database<String> a = dbs.utf8("A");
+    CompletionStage<DatabaseCommand.Applied> hole =
+        AskPattern.askWithStatus(
+            a.ref(),
+            replyTo -> new DatabaseCommand.Apply(List.of(entry("B", 2, "k", "v")), replyTo),
+            Duration.ofSeconds(10),
+            dbs.system().scheduler());
+    assertThatThrownBy(() -> await(hole)).isInstanceOf(InvalidEntryException.class);
 
-      CompletionStage<DatabaseCommand.Applied> ok =
-          AskPattern.askWithStatus(
-              a.ref(),
-              replyTo -> new DatabaseCommand.Apply(List.of(entry("B", 1, "k", "v")), replyTo),
-              Duration.ofSeconds(10),
-              kit.system().scheduler());
-      assertThat(await(ok)).isEqualTo(new DatabaseCommand.Applied(1, Map.of("B", 1L)));
-      assertThat(await(a.get("k"))).containsExactly(new Doc<>("k", "B", 1, "v"));
-    }
+    CompletionStage<DatabaseCommand.Applied> ok =
+        AskPattern.askWithStatus(
+            a.ref(),
+            replyTo -> new DatabaseCommand.Apply(List.of(entry("B", 1, "k", "v")), replyTo),
+            Duration.ofSeconds(10),
+            dbs.system().scheduler());
+    assertThat(await(ok)).isEqualTo(new DatabaseCommand.Applied(1, Map.of("B", 1L)));
+    assertThat(await(a.get("k"))).containsExactly(new Doc<>("k", "B", 1, "v"));
   }
 }

@@ -23,10 +23,9 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.LongStream;
-import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.stream.javadsl.Sink;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Kills a writing process with SIGKILL while it has many puts in flight, then opens its store
@@ -35,16 +34,11 @@ import org.junit.jupiter.api.Test;
  * writing.
  */
 class CrashTest {
-  static final ActorTestKit kit = ActorTestKit.create();
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
 
   private static final int IN_FLIGHT = 32;
   private static final long ROUND_TIMEOUT_SECONDS = 60;
   private static final String END_OF_OUTPUT = "\u0000end";
-
-  @AfterAll
-  static void shutdown() {
-    kit.shutdownTestKit();
-  }
 
   /** An acknowledged put, as the writer printed it. */
   record Ack(String key, long seq, String value) {}
@@ -61,29 +55,27 @@ class CrashTest {
   }
 
   private void killRounds(boolean durable, int rounds) throws Exception {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Path dir = dbs.newDir();
-      Path logs = dbs.newDir();
-      DatabaseOptions<String> options =
-          DatabaseOptions.of(Codec.utf8()).withId(CrashWriter.PEER).withDurable(durable);
-      Map<Long, Ack> acked = new HashMap<>();
-      long held = 0;
-      for (int round = 0; round < rounds; round++) {
-        List<Ack> acks = writeUntilKilled(dir, durable, "r" + round, 150 + 150 * round, logs);
-        for (Ack a : acks) {
-          assertThat(a.seq()).as("seq of %s, after a store that held %d", a, held).isGreaterThan(held);
-          assertThat(acked.put(a.seq(), a)).as("seq %d acknowledged twice", a.seq()).isNull();
-        }
-
-        Database<String> db = dbs.open(dir, options);
-        held = checkStore(db, acked);
-        // The reopened store goes on from its clock, superseding the writer's own version.
-        Doc<String> next = await(db.put("k0", "after round " + round));
-        assertThat(next.seq()).isEqualTo(held + 1);
-        assertThat(await(db.get("k0"))).containsExactly(next);
-        held = next.seq();
-        dbs.close(db);
+    Path dir = dbs.newDir();
+    Path logs = dbs.newDir();
+    DatabaseOptions<String> options =
+        DatabaseOptions.of(Codec.utf8()).withId(CrashWriter.PEER).withDurable(durable);
+    Map<Long, Ack> acked = new HashMap<>();
+    long held = 0;
+    for (int round = 0; round < rounds; round++) {
+      List<Ack> acks = writeUntilKilled(dir, durable, "r" + round, 150 + 150 * round, logs);
+      for (Ack a : acks) {
+        assertThat(a.seq()).as("seq of %s, after a store that held %d", a, held).isGreaterThan(held);
+        assertThat(acked.put(a.seq(), a)).as("seq %d acknowledged twice", a.seq()).isNull();
       }
+
+      Database<String> db = dbs.open(dir, options);
+      held = checkStore(db, acked);
+      // The reopened store goes on from its clock, superseding the writer's own version.
+      Doc<String> next = await(db.put("k0", "after round " + round));
+      assertThat(next.seq()).isEqualTo(held + 1);
+      assertThat(await(db.get("k0"))).containsExactly(next);
+      held = next.seq();
+      dbs.close(db);
     }
   }
 
@@ -179,7 +171,7 @@ class CrashTest {
    * @return the writer's clock
    */
   private long checkStore(Database<String> db, Map<Long, Ack> acked) {
-    List<LogEntry<String>> log = await(db.log(LogOptions.all()).runWith(Sink.seq(), kit.system()));
+    List<LogEntry<String>> log = await(db.log(LogOptions.all()).runWith(Sink.seq(), dbs.system()));
     long held = await(db.clock()).getOrDefault(CrashWriter.PEER, 0L);
 
     // The clock covers every acknowledged write, and the log holds exactly 1..clock.
@@ -219,7 +211,7 @@ class CrashTest {
     for (String key : linked.keySet()) {
       assertThat(await(db.get(key))).as("heads of %s", key).isEqualTo(heads.getOrDefault(key, List.of()));
     }
-    List<Doc<String>> read = await(db.read(Range.all()).runWith(Sink.seq(), kit.system()));
+    List<Doc<String>> read = await(db.read(Range.all()).runWith(Sink.seq(), dbs.system()));
     assertThat(read).isEqualTo(heads.values().stream().flatMap(List::stream).toList());
     return held;
   }

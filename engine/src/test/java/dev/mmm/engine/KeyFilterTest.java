@@ -7,9 +7,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletionStage;
-import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The key filter lets writes skip reading the heads of keys it says are new, so it must never say
@@ -17,33 +16,26 @@ import org.junit.jupiter.api.Test;
  * after a reopen, and not after. A put that missed its own earlier head would leave two siblings.
  */
 class KeyFilterTest {
-  static final ActorTestKit kit = ActorTestKit.create();
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
   static final int KEYS = 3000;
-
-  @AfterAll
-  static void shutdown() {
-    kit.shutdownTestKit();
-  }
 
   @Test
   void aPutAfterReopenAlwaysSupersedesTheKeysOwnHead() {
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Path dir = dbs.newDir();
-      DatabaseOptions<String> options = DatabaseOptions.of(Codec.utf8()).withId("A");
-      Database<String> db = dbs.open(dir, options);
-      putAll(db, "first");
-      dbs.close(db);
+    Path dir = dbs.newDir();
+    DatabaseOptions<String> options = DatabaseOptions.of(Codec.utf8()).withId("A");
+    Database<String> db = dbs.open(dir, options);
+    putAll(db, "first");
+    dbs.close(db);
 
-      // Reopened: the filter builds in the background while these puts run.
-      db = dbs.open(dir, options);
-      putAll(db, "second");
-      putAll(db, "third");
-      for (int i = 0; i < KEYS; i++) {
-        List<Doc<String>> heads = await(db.get("k" + i));
-        assertThat(heads).as("heads of k%d", i).hasSize(1);
-        assertThat(heads.get(0).value()).isEqualTo("third");
-        assertThat(heads.get(0).seq()).isEqualTo(2L * KEYS + i + 1);
-      }
+    // Reopened: the filter builds in the background while these puts run.
+    db = dbs.open(dir, options);
+    putAll(db, "second");
+    putAll(db, "third");
+    for (int i = 0; i < KEYS; i++) {
+      List<Doc<String>> heads = await(db.get("k" + i));
+      assertThat(heads).as("heads of k%d", i).hasSize(1);
+      assertThat(heads.get(0).value()).isEqualTo("third");
+      assertThat(heads.get(0).seq()).isEqualTo(2L * KEYS + i + 1);
     }
   }
 

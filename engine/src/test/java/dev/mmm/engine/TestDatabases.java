@@ -10,19 +10,52 @@ import java.util.List;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * Opens databases in temporary directories for a test and closes and removes them all afterwards.
  * Shared with the other modules' tests through the engine's test jar.
+ *
+ * <p>In a JUnit Jupiter class, {@code @RegisterExtension static final TestDatabases dbs =
+ * TestDatabases.withOwnSystem();} gives the class one actor system, closes and removes what each
+ * test opened after that test, and shuts the system down after the class. Elsewhere (jqwik, which
+ * runs no Jupiter extensions) use the constructor with try-with-resources.
  */
-public final class TestDatabases implements AutoCloseable {
+public final class TestDatabases implements AutoCloseable, AfterEachCallback, AfterAllCallback {
+  private final ActorTestKit kit; // null when the caller owns the system
   private final ActorSystem<?> system;
   private final List<Database<?>> open = new ArrayList<>();
   private final List<Path> dirs = new ArrayList<>();
 
   public TestDatabases(ActorSystem<?> system) {
+    this(null, system);
+  }
+
+  private TestDatabases(ActorTestKit kit, ActorSystem<?> system) {
+    this.kit = kit;
     this.system = system;
+  }
+
+  /** A fixture that owns its actor system, for {@code @RegisterExtension static} fields. */
+  public static TestDatabases withOwnSystem() {
+    ActorTestKit kit = ActorTestKit.create();
+    return new TestDatabases(kit, kit.system());
+  }
+
+  public ActorSystem<?> system() {
+    return system;
+  }
+
+  /** The test kit behind {@link #withOwnSystem()}, for probes and spawned actors. */
+  public ActorTestKit kit() {
+    if (kit == null) {
+      throw new IllegalStateException("this TestDatabases was given its system, it has no kit");
+    }
+    return kit;
   }
 
   public Path newDir() {
@@ -78,5 +111,21 @@ public final class TestDatabases implements AutoCloseable {
       }
     }
     dirs.clear();
+  }
+
+  @Override
+  public void afterEach(ExtensionContext context) {
+    close();
+  }
+
+  @Override
+  public void afterAll(ExtensionContext context) {
+    try {
+      close();
+    } finally {
+      if (kit != null) {
+        kit.shutdownTestKit();
+      }
+    }
   }
 }

@@ -26,7 +26,6 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.NotUsed;
-import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.Attributes;
 import org.apache.pekko.stream.javadsl.Keep;
@@ -34,10 +33,9 @@ import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.SinkQueueWithCancel;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -47,8 +45,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * frame.
  */
 class BadInputTest {
-  static final ActorTestKit kit = ActorTestKit.create();
-  final TestDatabases dbs = new TestDatabases(kit.system());
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
   Database<String> b;
   Doc<String> own;
   List<LogEntry<String>> logBefore;
@@ -64,19 +61,9 @@ class BadInputTest {
   void openB() {
     b = dbs.utf8("b");
     own = await(b.put("k", "b's own"));
-    logBefore = SyncSessions.log(kit.system(), b);
+    logBefore = SyncSessions.log(dbs.system(), b);
     clockBefore = await(b.clock());
     assertThat(clockBefore).isEqualTo(Map.of("b", 1L));
-  }
-
-  @AfterEach
-  void cleanUp() {
-    dbs.close();
-  }
-
-  @AfterAll
-  static void shutdown() {
-    kit.shutdownTestKit();
   }
 
   // ---- the handshake ----
@@ -336,7 +323,7 @@ class BadInputTest {
     Pair<CompletionStage<SyncResult>, CompletionStage<List<ByteString>>> mat =
         remote.viaMat(Replication.sync(b, SyncOptions.defaults()), Keep.right())
             .toMat(Sink.seq(), Keep.both())
-            .run(kit.system());
+            .run(dbs.system());
     List<Frame> out = parseFrames(await(mat.second()));
     assertThat(out).extracting(Frame::getBodyCase).containsExactly(
         Frame.BodyCase.HELLO, Frame.BodyCase.ENTRIES, Frame.BodyCase.CAUGHT_UP);
@@ -359,7 +346,7 @@ class BadInputTest {
             .viaMat(Replication.sync(b, SyncOptions.defaults()), Keep.right())
             .toMat(Sink.<ByteString>queue().withAttributes(Attributes.inputBuffer(1, 1)),
                 Keep.both())
-            .run(kit.system());
+            .run(dbs.system());
     List<ByteString> out = new ArrayList<>();
     for (Optional<ByteString> next = await(mat.second().pull()); next.isPresent();
         next = await(mat.second().pull())) {
@@ -448,7 +435,7 @@ class BadInputTest {
     Pair<CompletionStage<SyncResult>, CompletionStage<List<ByteString>>> mat =
         remote.viaMat(Replication.sync(b, options), Keep.right())
             .toMat(Sink.seq(), Keep.both())
-            .run(kit.system());
+            .run(dbs.system());
     List<ByteString> out = await(mat.second());
     return new Outcome(mat.first(), parseFrames(out));
   }
@@ -481,14 +468,14 @@ class BadInputTest {
 
   void assertUnchanged() {
     assertThat(await(b.clock())).isEqualTo(clockBefore);
-    assertThat(SyncSessions.log(kit.system(), b)).isEqualTo(logBefore);
+    assertThat(SyncSessions.log(dbs.system(), b)).isEqualTo(logBefore);
     assertThat(await(b.get("k"))).containsExactly(own);
   }
 
   void assertHoldsOnlyOwnAnd(List<LogEntry<String>> added) {
     List<LogEntry<String>> expected = new ArrayList<>(logBefore);
     expected.addAll(added);
-    assertThat(SyncSessions.log(kit.system(), b)).containsExactlyInAnyOrderElementsOf(expected);
+    assertThat(SyncSessions.log(dbs.system(), b)).containsExactlyInAnyOrderElementsOf(expected);
     Map<String, Long> clock = new java.util.HashMap<>(clockBefore);
     added.forEach(e -> clock.merge(e.peer(), e.seq(), Math::max));
     assertThat(await(b.clock())).isEqualTo(clock);

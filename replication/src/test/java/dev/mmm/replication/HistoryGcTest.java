@@ -14,30 +14,17 @@ import dev.mmm.engine.TestDatabases;
 import dev.mmm.engine.Version;
 import java.nio.file.Path;
 import java.util.List;
-import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.javadsl.Sink;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 class HistoryGcTest {
-  static final ActorTestKit kit = ActorTestKit.create();
-  static final Materializer mat = Materializer.matFromSystem(kit.system());
-  final TestDatabases dbs = new TestDatabases(kit.system());
-
-  @AfterEach
-  void cleanUp() {
-    dbs.close();
-  }
-
-  @AfterAll
-  static void shutdown() {
-    kit.shutdownTestKit();
-  }
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
+  static final Materializer mat = Materializer.matFromSystem(dbs.system());
 
   SyncResult sync(Database<?> a, Database<?> b, SyncOptions options) {
-    return await(Replication.sync(a, options).join(Replication.sync(b, options)).run(kit.system()));
+    return await(Replication.sync(a, options).join(Replication.sync(b, options)).run(dbs.system()));
   }
 
   SyncResult sync(Database<?> a, Database<?> b) {

@@ -14,7 +14,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.KillSwitches;
 import org.apache.pekko.stream.UniqueKillSwitch;
@@ -24,25 +23,13 @@ import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ThrowingRunnable;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Live sessions: catch up, then stream new entries both ways until cancelled. */
 class LiveSyncTest {
-  static final ActorTestKit kit = ActorTestKit.create();
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
   static final SyncOptions LIVE = SyncOptions.defaults().withLive(true);
-  final TestDatabases dbs = new TestDatabases(kit.system());
-
-  @AfterEach
-  void cleanUp() {
-    dbs.close();
-  }
-
-  @AfterAll
-  static void shutdown() {
-    kit.shutdownTestKit();
-  }
 
   @Test
   void newEntriesFlowBothWaysRelayedOnesIncludedAndNothingIsEchoed() {
@@ -52,7 +39,7 @@ class LiveSyncTest {
     putMany(a, "a-", 3);
     putMany(b, "b-", 2);
 
-    SyncSessions.Killable live = SyncSessions.startKillable(kit.system(), a, LIVE, b, LIVE);
+    SyncSessions.Killable live = SyncSessions.startKillable(dbs.system(), a, LIVE, b, LIVE);
     eventually(() -> {
       assertThat(await(a.clock())).isEqualTo(Map.of("a", 3L, "b", 2L));
       assertThat(await(b.clock())).isEqualTo(Map.of("a", 3L, "b", 2L));
@@ -71,7 +58,7 @@ class LiveSyncTest {
 
     // c reaches b only through a: a one-shot sync into a, relayed by the live session.
     putMany(c, "c-", 2);
-    SyncSessions.sync(kit.system(), c, a);
+    SyncSessions.sync(dbs.system(), c, a);
     eventually(() -> assertThat(await(b.clock())).containsEntry("c", 2L));
     Doc<String> merged = await(b.merge("z", await(b.get("z")), "b merged z"));
     eventually(() -> assertThat(await(a.get("z"))).containsExactly(merged));
@@ -95,10 +82,10 @@ class LiveSyncTest {
     // All that was committed before the cancel stays.
     assertThat(await(a.clock())).isEqualTo(all);
     assertThat(await(b.clock())).isEqualTo(all);
-    assertThat(SyncSessions.heads(kit.system(), b))
-        .isEqualTo(SyncSessions.heads(kit.system(), a));
-    assertThat(SyncSessions.sortedLog(kit.system(), b))
-        .isEqualTo(SyncSessions.sortedLog(kit.system(), a));
+    assertThat(SyncSessions.heads(dbs.system(), b))
+        .isEqualTo(SyncSessions.heads(dbs.system(), a));
+    assertThat(SyncSessions.sortedLog(dbs.system(), b))
+        .isEqualTo(SyncSessions.sortedLog(dbs.system(), a));
   }
 
   @Test
@@ -109,8 +96,8 @@ class LiveSyncTest {
       putMany(a, "a-", 2);
       putMany(b, "b-", 2);
       SyncSessions.Killable live = killOnA
-          ? SyncSessions.startKillable(kit.system(), a, LIVE, b, LIVE)
-          : SyncSessions.startKillable(kit.system(), b, LIVE, a, LIVE);
+          ? SyncSessions.startKillable(dbs.system(), a, LIVE, b, LIVE)
+          : SyncSessions.startKillable(dbs.system(), b, LIVE, a, LIVE);
       eventually(() -> assertThat(await(a.clock())).isEqualTo(await(b.clock())).hasSize(2));
       live.killSwitch().shutdown();
       SyncResult left = await(live.session().left());
@@ -127,7 +114,7 @@ class LiveSyncTest {
     Database<String> a = dbs.utf8("a");
     Database<String> b = dbs.utf8("b");
     putMany(a, "a-", 3);
-    SyncSessions.Session s = SyncSessions.start(kit.system(), a, LIVE, b, SyncOptions.defaults());
+    SyncSessions.Session s = SyncSessions.start(dbs.system(), a, LIVE, b, SyncOptions.defaults());
     SyncResult ra = await(s.left());
     SyncResult rb = await(s.right());
     assertThat(ra.sent()).isEqualTo(3);
@@ -152,7 +139,7 @@ class LiveSyncTest {
             // After the valve: a zip holding an element waits for its other input, forever.
             .viaMat(KillSwitches.single(), Keep.both())
             .joinMat(Replication.sync(b, small), Pair::create)
-            .run(kit.system());
+            .run(dbs.system());
     eventually(() -> assertThat(await(b.clock())).containsKey("a"));
     mat.first().second().shutdown();
 
@@ -171,10 +158,10 @@ class LiveSyncTest {
     long held = await(b.clock()).get("a");
     assertThat(held).isBetween(1L, backlog - 1L);
     // What b holds is exactly a's log up to its clock.
-    assertThat(SyncSessions.log(kit.system(), b))
-        .isEqualTo(SyncSessions.log(kit.system(), a).subList(0, (int) held));
+    assertThat(SyncSessions.log(dbs.system(), b))
+        .isEqualTo(SyncSessions.log(dbs.system(), a).subList(0, (int) held));
 
-    Pair<SyncResult, SyncResult> rest = SyncSessions.sync(kit.system(), a, b);
+    Pair<SyncResult, SyncResult> rest = SyncSessions.sync(dbs.system(), a, b);
     assertThat(rest.first().sent()).isEqualTo(backlog - held);
     assertThat(rest.second().received()).isEqualTo(backlog - held);
     assertThat(await(b.clock())).isEqualTo(await(a.clock()));
@@ -196,7 +183,7 @@ class LiveSyncTest {
             .viaMat(KillSwitches.single(), Keep.both())
             .via(slow)
             .joinMat(Replication.sync(b, options), Pair::create)
-            .run(kit.system());
+            .run(dbs.system());
     // Writes on both sides during the catch-up.
     List<Doc<String>> duringA = putMany(a, "during-a-", 50);
     List<Doc<String>> duringB = putMany(b, "during-b-", 50);
@@ -206,8 +193,8 @@ class LiveSyncTest {
     assertThat(await(a.clock())).isEqualTo(Map.of("a", backlog + 50L, "b", 150L));
     assertThat(await(b.get("during-a-49"))).containsExactly(duringA.get(49));
     assertThat(await(a.get("during-b-49"))).containsExactly(duringB.get(49));
-    assertThat(SyncSessions.heads(kit.system(), b))
-        .isEqualTo(SyncSessions.heads(kit.system(), a));
+    assertThat(SyncSessions.heads(dbs.system(), b))
+        .isEqualTo(SyncSessions.heads(dbs.system(), a));
 
     mat.first().second().shutdown();
     SyncResult ra = await(mat.first().first());

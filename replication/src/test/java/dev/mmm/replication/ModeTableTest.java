@@ -10,10 +10,8 @@ import dev.mmm.engine.TestDatabases;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.japi.Pair;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -22,18 +20,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * the other's receives, and both results say so.
  */
 class ModeTableTest {
-  static final ActorTestKit kit = ActorTestKit.create();
-  final TestDatabases dbs = new TestDatabases(kit.system());
-
-  @AfterEach
-  void cleanUp() {
-    dbs.close();
-  }
-
-  @AfterAll
-  static void shutdown() {
-    kit.shutdownTestKit();
-  }
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
 
   // The expected flows are written out rather than derived from Mode, so that a wrong rule in
   // Mode cannot make its own test pass.
@@ -57,12 +44,12 @@ class ModeTableTest {
     Doc<String> a3 = await(a.delete("only-a"));
     Doc<String> b1 = await(b.put("shared", "b1"));
     Doc<String> b2 = await(b.put("only-b", "b2"));
-    List<LogEntry<String>> aLogBefore = SyncSessions.log(kit.system(), a);
-    List<LogEntry<String>> bLogBefore = SyncSessions.log(kit.system(), b);
+    List<LogEntry<String>> aLogBefore = SyncSessions.log(dbs.system(), a);
+    List<LogEntry<String>> bLogBefore = SyncSessions.log(dbs.system(), b);
     Map<String, Long> aClockBefore = await(a.clock());
     Map<String, Long> bClockBefore = await(b.clock());
 
-    Pair<SyncResult, SyncResult> results = SyncSessions.oneShot(kit.system(), a, ma, b, mb);
+    Pair<SyncResult, SyncResult> results = SyncSessions.oneShot(dbs.system(), a, ma, b, mb);
     SyncResult ra = results.first();
     SyncResult rb = results.second();
 
@@ -101,20 +88,20 @@ class ModeTableTest {
     assertThat(bClock.get("b")).isEqualTo(b2.seq());
 
     if (!aToB) {
-      assertThat(SyncSessions.log(kit.system(), b)).isEqualTo(bLogBefore);
+      assertThat(SyncSessions.log(dbs.system(), b)).isEqualTo(bLogBefore);
       assertThat(bClock).isEqualTo(bClockBefore);
     }
     if (!bToA) {
-      assertThat(SyncSessions.log(kit.system(), a)).isEqualTo(aLogBefore);
+      assertThat(SyncSessions.log(dbs.system(), a)).isEqualTo(aLogBefore);
       assertThat(aClock).isEqualTo(aClockBefore);
     }
     if (aToB) {
       // a's whole log travelled, the tombstone and the put it deleted included.
-      assertThat(SyncSessions.log(kit.system(), b))
+      assertThat(SyncSessions.log(dbs.system(), b))
           .containsExactlyInAnyOrderElementsOf(concat(aLogBefore, bLogBefore));
     }
     if (bToA) {
-      assertThat(SyncSessions.log(kit.system(), a))
+      assertThat(SyncSessions.log(dbs.system(), a))
           .containsExactlyInAnyOrderElementsOf(concat(aLogBefore, bLogBefore));
     }
   }

@@ -15,29 +15,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
-import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.japi.Pair;
 import org.awaitility.Awaitility;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** Entries travel through intermediate peers: every topology that connects the peers converges. */
 class RelayTest {
-  static final ActorTestKit kit = ActorTestKit.create();
-  final TestDatabases dbs = new TestDatabases(kit.system());
-
-  @AfterEach
-  void cleanUp() {
-    dbs.close();
-  }
-
-  @AfterAll
-  static void shutdown() {
-    kit.shutdownTestKit();
-  }
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
 
   @Test
   void chainThroughTheMiddleConvergesTheEnds() {
@@ -115,11 +102,11 @@ class RelayTest {
     Database<String> c = dbs.open(dbs.newDir(), DatabaseOptions.of(Codec.utf8()).withId("c")
         .withListener(e -> arrival.add(e.version())));
     Doc<String> fromZ = await(z.put("k", "z's"));
-    SyncSessions.oneShot(kit.system(), m, Mode.PULL, z, Mode.PUSH);
+    SyncSessions.oneShot(dbs.system(), m, Mode.PULL, z, Mode.PUSH);
     Doc<String> fromM = await(m.put("k", "m's"));
     Doc<String> merged = await(m.merge("k", List.of(fromZ, fromM), "merged"));
 
-    SyncSessions.Session s = SyncSessions.start(kit.system(),
+    SyncSessions.Session s = SyncSessions.start(dbs.system(),
         m, SyncOptions.defaults().withBatchBytes(1), c, SyncOptions.defaults());
     assertThat(await(s.right()).received()).isEqualTo(3);
     // The listener hears of a commit just after the commit's callers do.
@@ -168,7 +155,7 @@ class RelayTest {
   }
 
   Pair<SyncResult, SyncResult> sync(Database<String> a, Database<String> b) {
-    return SyncSessions.sync(kit.system(), a, b);
+    return SyncSessions.sync(dbs.system(), a, b);
   }
 
   /**
@@ -208,12 +195,12 @@ class RelayTest {
         assertThat(await(db.get(key))).as("%s on %s", key, db.id())
             .isEqualTo(model.liveHeads(key));
       }
-      assertThat(SyncSessions.heads(kit.system(), db)).as("heads on %s", db.id())
+      assertThat(SyncSessions.heads(dbs.system(), db)).as("heads on %s", db.id())
           .isEqualTo(model.allLiveHeads());
     }
-    List<?> log = SyncSessions.sortedLog(kit.system(), peers.get(0));
+    List<?> log = SyncSessions.sortedLog(dbs.system(), peers.get(0));
     for (Database<String> db : peers) {
-      assertThat(SyncSessions.sortedLog(kit.system(), db)).as("log of %s", db.id()).isEqualTo(log);
+      assertThat(SyncSessions.sortedLog(dbs.system(), db)).as("log of %s", db.id()).isEqualTo(log);
     }
   }
 

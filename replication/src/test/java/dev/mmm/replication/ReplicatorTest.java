@@ -8,38 +8,25 @@ import dev.mmm.engine.Database;
 import dev.mmm.engine.TestDatabases;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.stream.javadsl.Flow;
 import org.apache.pekko.util.ByteString;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 class ReplicatorTest {
-  static final ActorTestKit kit = ActorTestKit.create();
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
   static final Backoff FAST = new Backoff(Duration.ofMillis(20), Duration.ofMillis(200), 0.1);
-  final TestDatabases dbs = new TestDatabases(kit.system());
-
-  @AfterEach
-  void cleanUp() {
-    dbs.close();
-  }
-
-  @AfterAll
-  static void shutdown() {
-    kit.shutdownTestKit();
-  }
 
   Replicator.Status status(ActorRef<Replicator.Command> replicator) {
-    TestProbe<Replicator.Status> probe = kit.createTestProbe();
+    TestProbe<Replicator.Status> probe = dbs.kit().createTestProbe();
     replicator.tell(new Replicator.GetStatus(probe.getRef()));
     return probe.receiveMessage();
   }
 
   void stop(ActorRef<Replicator.Command> replicator) {
-    TestProbe<Object> probe = kit.createTestProbe();
+    TestProbe<Object> probe = dbs.kit().createTestProbe();
     replicator.tell(Replicator.Stop.INSTANCE);
     probe.expectTerminated(replicator, Duration.ofSeconds(10));
   }
@@ -51,7 +38,7 @@ class ReplicatorTest {
     await(a.put("before", "1"));
     SyncOptions live = SyncOptions.defaults().withLive(true);
     ActorRef<Replicator.Command> r =
-        kit.spawn(Replicator.create(a, () -> Replication.sync(b, live), live, FAST));
+        dbs.kit().spawn(Replicator.create(a, () -> Replication.sync(b, live), live, FAST));
 
     await().atMost(Duration.ofSeconds(10)).until(() -> !await(b.get("before")).isEmpty());
     await(a.put("from-a", "2"));
@@ -83,7 +70,7 @@ class ReplicatorTest {
           })
         : Replication.sync(b, SyncOptions.defaults());
     ActorRef<Replicator.Command> r =
-        kit.spawn(Replicator.create(a, flaky, SyncOptions.defaults(), FAST));
+        dbs.kit().spawn(Replicator.create(a, flaky, SyncOptions.defaults(), FAST));
 
     await().atMost(Duration.ofSeconds(10)).until(() -> !await(b.get("k")).isEmpty());
     Replicator.Status s = status(r);

@@ -7,31 +7,18 @@ import dev.mmm.engine.Database;
 import dev.mmm.engine.Doc;
 import dev.mmm.engine.TestDatabases;
 import java.util.List;
-import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The seed's replication behaviours, over an in-process join. */
 class SyncTest {
-  static final ActorTestKit kit = ActorTestKit.create();
-  final TestDatabases dbs = new TestDatabases(kit.system());
-
-  @AfterEach
-  void cleanUp() {
-    dbs.close();
-  }
-
-  @AfterAll
-  static void shutdown() {
-    kit.shutdownTestKit();
-  }
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
 
   SyncResult sync(Database<?> a, Database<?> b) {
     return await(
         Replication.sync(a, SyncOptions.defaults())
             .join(Replication.sync(b, SyncOptions.defaults()))
-            .run(kit.system()));
+            .run(dbs.system()));
   }
 
   @Test
