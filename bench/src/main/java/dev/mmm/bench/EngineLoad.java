@@ -6,7 +6,6 @@ import dev.mmm.engine.Doc;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
@@ -64,18 +63,15 @@ final class EngineLoad {
    * a key without exactly one version fails.
    */
   static Rate randomGets(Database<byte[]> db, long n, int threads, Window window) {
-    ThreadLocal<SplittableRandom> random =
-        ThreadLocal.withInitial(() -> new SplittableRandom(Thread.currentThread().getId()));
-    return Rate.parallel(
+    return Rate.randomReads(
         window,
         threads,
-        () -> {
-          long i = random.get().nextLong(n);
+        n,
+        i -> {
           List<Doc<byte[]>> docs = db.get(Workload.key(i)).toCompletableFuture().join();
           if (docs.size() != 1) {
             throw new IllegalStateException("key " + i + " has " + docs.size() + " versions, not 1");
           }
-          return 1;
         });
   }
 

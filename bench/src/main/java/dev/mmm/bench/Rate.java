@@ -1,6 +1,8 @@
 package dev.mmm.bench;
 
+import java.util.SplittableRandom;
 import java.util.function.IntSupplier;
+import java.util.function.LongConsumer;
 
 /** Operations done in a measured interval. */
 record Rate(long ops, long nanos) {
@@ -25,6 +27,19 @@ record Rate(long ops, long nanos) {
       ops += step.getAsInt();
     }
     return new Rate(ops, System.nanoTime() - start);
+  }
+
+  /** Reads of random keys {@code 0..n-1} on {@code threads} threads, one {@code read} each. */
+  static Rate randomReads(Window window, int threads, long n, LongConsumer read) {
+    ThreadLocal<SplittableRandom> random =
+        ThreadLocal.withInitial(() -> new SplittableRandom(Thread.currentThread().getId()));
+    return parallel(
+        window,
+        threads,
+        () -> {
+          read.accept(random.get().nextLong(n));
+          return 1;
+        });
   }
 
   /** Runs {@code step} on {@code threads} threads at once; their operations add up. */

@@ -3,7 +3,6 @@ package dev.mmm.bench;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
-import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import org.fusesource.leveldbjni.JniDBFactory;
 import org.iq80.leveldb.CompressionType;
@@ -92,17 +91,14 @@ final class RawLevelDb {
 
   /** Random gets of keys {@code 0..n-1} from {@code threads} threads; a missing key fails. */
   static Rate randomGets(DB db, long n, int threads, Window window) {
-    ThreadLocal<SplittableRandom> random =
-        ThreadLocal.withInitial(() -> new SplittableRandom(Thread.currentThread().getId()));
-    return Rate.parallel(
+    return Rate.randomReads(
         window,
         threads,
-        () -> {
-          long i = random.get().nextLong(n);
+        n,
+        i -> {
           if (db.get(Workload.keyBytes(i)) == null) {
             throw new IllegalStateException("raw key " + i + " missing");
           }
-          return 1;
         });
   }
 
