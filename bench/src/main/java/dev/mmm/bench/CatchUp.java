@@ -45,7 +45,7 @@ final class CatchUp implements AutoCloseable {
 
   /**
    * Opens a new peer in {@code dir} and gives it {@code n} entries of one synthetic peer, through
-   * {@link Database#apply} in batches of {@value SyntheticLog#BATCH}.
+   * the internal {@code Replica.apply} in batches of {@value SyntheticLog#BATCH}.
    */
   static CatchUp build(ActorSystem<?> system, Path dir, Workload workload, long n) {
     SyntheticLog log = new SyntheticLog(workload, 1, n, 4);

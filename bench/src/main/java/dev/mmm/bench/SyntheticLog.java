@@ -2,6 +2,7 @@ package dev.mmm.bench;
 
 import dev.mmm.engine.Database;
 import dev.mmm.engine.LogEntry;
+import dev.mmm.engine.Replica;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
@@ -68,16 +69,18 @@ final class SyntheticLog {
    * the peers taking turns, each batch committed before the next is sent.
    */
   void applyTo(Database<?> db) {
+    Replica replica = Replica.of(db);
+    Replica.Chain chain = new Replica.Chain();
     for (long first = 1; first <= perPeer; first += BATCH) {
       for (int p = 0; p < peers.size(); p++) {
         long last = Math.min(perPeer, first + BATCH - 1);
-        List<LogEntry<byte[]>> batch = new ArrayList<>((int) (last - first + 1));
+        List<Replica.Stored> batch = new ArrayList<>((int) (last - first + 1));
         for (long seq = first; seq <= last; seq++) {
           long i = keyIndex(p, seq);
-          batch.add(
-              new LogEntry<>(peers.get(p), seq, Workload.key(i), workload.value(i), List.of(), false));
+          batch.add(new Replica.Stored(new LogEntry<>(peers.get(p), seq, Workload.key(i),
+              workload.value(i), List.of(), false), 0));
         }
-        db.apply(batch).toCompletableFuture().join();
+        replica.apply(batch, chain).toCompletableFuture().join();
       }
     }
   }

@@ -1,259 +1,547 @@
 package dev.mmm.engine;
 
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import org.iq80.leveldb.WriteBatch;
+import org.jspecify.annotations.Nullable;
 
 /**
- * The entries one group commit applies, staged in memory and written as one LevelDB
- * {@code WriteBatch}: log rows, the heads rows they change, link rows, and one clock row per peer
- * that advanced. Later entries of the batch see earlier ones (a put after a put of the same key
- * links it). Used by the database actor only.
+ * The entries one group commit applies, staged in memory and written as one LevelDB {@code
+ * WriteBatch}: log rows, the heads rows they change, link rows, clock rows. Later entries of the
+ * batch see earlier ones (a put after a put of the same key links it). Nothing of it reaches the
+ * store's memory before {@link #commit} has written it, so a batch that fails, or is dropped,
+ * leaves no trace. Used by the database actor only.
+ *
+ * <p>Each request is checked whole before any of it is staged ({@link #write}, {@link #check}),
+ * so a bad request fails alone; staging itself only fails on a store that cannot be read.
  */
 final class Batch {
-  private final Store store;
-  private final Map<String, Long> clock = new HashMap<>();
-  /** Heads read or changed by this batch; only those of {@code changed} keys are written. */
-  private final Map<String, List<LogEntry<byte[]>>> heads = new HashMap<>();
-  private final Set<String> changed = new HashSet<>();
-  /** LOG and LINK rows in write order; a null value deletes the row. */
-  private final Map<ByteBuffer, byte[]> rows = new LinkedHashMap<>();
-  private final List<LogEntry<byte[]>> applied = new ArrayList<>();
-  private final Map<String, Map<String, Long>> reports = new HashMap<>();
+  private static final byte[] EMPTY = new byte[0];
 
-  Batch(Store store) {
+  private final Store store;
+  private final Limits limits;
+  /** Staged clock: peer -> {seq, fingerprint}. */
+  private final Map<String, long[]> clock = new HashMap<>();
+  private final Map<String, Heads> heads;
+  private final Set<String> loadedEmpty = new HashSet<>();
+  private final Set<String> changed;
+  /** LOG, LINK, FORK and META rows in write order; a null value deletes the row. */
+  private final Map<ByteBuffer, byte[]> rows;
+  /** Log rows staged here, by version, for entries that read them back in this batch. */
+  private final Map<Version, Row> staged;
+  private final Map<String, Map<String, Long>> reports = new HashMap<>();
+  /** LINK rows staged: unseen version -> keys of the entries linking it. */
+  private final Map<Version, Set<String>> linksAdded = new HashMap<>();
+  private final Map<Version, Integer> linksResolved = new HashMap<>();
+  private long linksStaged;
+  /** Own entries set aside in this batch, after those of earlier batches. */
+  private final List<Row> setAside = new ArrayList<>();
+  private @Nullable String recoverySet;
+  private boolean recoveryCleared;
+  private int forksAdded;
+  private boolean forksCleared;
+  private long bytes;
+  private int entries;
+  /** Counts every change staged, so a request that failed can tell whether it staged any. */
+  private long mutations;
+
+  Batch(Store store, Limits limits) {
+    this(store, limits, 16);
+  }
+
+  /** @param entries about how many entries the batch will stage, to size its tables once */
+  Batch(Store store, Limits limits, int entries) {
     this.store = store;
+    this.limits = limits;
+    int capacity = (int) Math.min(1 << 16, entries * 4L / 3 + 1);
+    this.heads = new HashMap<>(capacity);
+    this.changed = new LinkedHashSet<>(capacity);
+    this.rows = new LinkedHashMap<>(2 * capacity);
+    this.staged = new HashMap<>(capacity);
   }
 
   long clock(String peer) {
-    Long staged = clock.get(peer);
-    return staged != null ? staged : store.clock(peer);
+    long[] dot = clock.get(peer);
+    return dot != null ? dot[0] : store.clock(peer);
   }
 
-  /** The heads of {@code key} as this batch leaves them, tombstones included. */
-  List<LogEntry<byte[]>> heads(String key) {
-    return heads.computeIfAbsent(key, store::headsForWrite);
+  private long fingerprint(String peer) {
+    long[] dot = clock.get(peer);
+    return dot != null ? dot[1] : store.clockWithFingerprints().fingerprints().getOrDefault(peer, 0L);
   }
 
   /** The clock as this batch leaves it. */
   Map<String, Long> clockView() {
     Map<String, Long> view = new TreeMap<>(Strings::compare);
     view.putAll(store.clock());
-    view.putAll(clock);
+    clock.forEach((peer, dot) -> view.put(peer, dot[0]));
     return view;
   }
 
-  List<LogEntry<byte[]>> applied() {
-    return applied;
+  boolean isEmpty() {
+    return rows.isEmpty() && clock.isEmpty() && reports.isEmpty() && changed.isEmpty();
   }
 
-  boolean isEmpty() {
-    return rows.isEmpty() && clock.isEmpty() && reports.isEmpty();
+  int entries() {
+    return entries;
   }
+
+  long mutations() {
+    return mutations;
+  }
+
+  /** A recovery this batch has made necessary, if any. */
+  java.util.Optional<String> recoveryRequired() {
+    return java.util.Optional.ofNullable(recoverySet);
+  }
+
+  private Heads heads(String key) {
+    Heads h = heads.get(key);
+    if (h == null) {
+      h = Heads.of(key, store.headsForWrite(key));
+      if (h.isEmpty()) {
+        loadedEmpty.add(key);
+      }
+      heads.put(key, h);
+    }
+    return h;
+  }
+
+  // ---- local writes ----
 
   /**
-   * Checks entries from a peer against the data model and against what this batch holds, before
-   * any is staged: all of them may be staged, or none.
+   * Checks and stages one local write: it supersedes the writer's own current heads of the key
+   * and the given versions.
    *
+   * @param docs versions the write supersedes besides the writer's own heads; none for a put
+   * @param value null for a tombstone
+   * @throws IllegalArgumentException for a bad write, before anything is staged
+   */
+  Row write(String key, byte @Nullable [] value, List<Version> docs) {
+    String self = store.id();
+    long held = clock(self);
+    if (held == Long.MAX_VALUE) {
+      throw new StoreException("peer " + self + " has used every seq: it cannot write again");
+    }
+    checkKey(key, IllegalArgumentException::new);
+    if (value != null && value.length > limits.maxValueBytes()) {
+      throw new IllegalArgumentException("value of " + value.length + " bytes exceeds maxValueBytes ("
+          + limits.maxValueBytes() + ")");
+    }
+    LinkedHashSet<Version> links = new LinkedHashSet<>(heads(key).of(self));
+    for (Version doc : docs) {
+      if (doc == null) {
+        throw new IllegalArgumentException("docs must not contain null");
+      }
+      if (doc.peer().equals(self) && doc.seq() > held) {
+        throw new IllegalArgumentException("doc " + doc + " is a version this peer has not written"
+            + " (it holds " + self + " up to " + held + ")");
+      }
+      checkPeer(doc.peer(), IllegalArgumentException::new);
+      links.add(doc);
+    }
+    if (links.size() > limits.maxLinks()) {
+      throw new IllegalArgumentException("the write would supersede " + links.size()
+          + " versions, more than maxLinks (" + limits.maxLinks() + "): merge them in steps");
+    }
+    long unseen = 0;
+    for (Version l : links) {
+      unseen += l.seq() > clock(l.peer()) ? 1 : 0;
+    }
+    checkUnseen(unseen, IllegalArgumentException::new);
+    Row row = Row.of(new LogEntry<>(self, held + 1, key, value, List.copyOf(links), value == null));
+    stage(row);
+    return row;
+  }
+
+  // ---- replicated entries ----
+
+  /**
+   * Checks entries from a peer against the data model, the limits and what this batch holds,
+   * before any is staged: all of them may be staged, or none.
+   *
+   * @param recovering the database is recovering its own log: entries of its own peer id beyond
+   *     its clock are taken (normally a remote may never move this database's own clock)
    * @throws InvalidEntryException naming the first entry that breaks a rule
    */
-  void check(List<LogEntry<byte[]>> entries) {
+  void check(List<Replica.Stored> incoming, boolean recovering) {
+    String self = store.id();
     Map<String, Long> next = new HashMap<>();
-    for (LogEntry<byte[]> e : entries) {
-      Strings.requireValid(e.key(), "key");
-      // Checked here, not left to stage(): there it would fail the whole group commit.
-      Strings.requirePeer(e.peer(), "peer");
+    Set<String> newPeers = new HashSet<>();
+    long unseen = 0;
+    for (Replica.Stored s : incoming) {
+      if (s == null || s.entry() == null) {
+        throw new InvalidEntryException("entries must not contain null");
+      }
+      LogEntry<byte[]> e = s.entry();
+      String where = "entry " + e.peer() + "@" + e.seq();
+      checkPeer(e.peer(), InvalidEntryException::new);
+      checkKey(e.key(), InvalidEntryException::new);
       if (e.seq() < 1) {
-        throw new InvalidEntryException(
-            "entry of " + e.peer() + " has seq " + e.seq() + "; seqs start at 1");
+        throw new InvalidEntryException(where + ": seqs start at 1");
+      }
+      if (e.value() != null && e.value().length > limits.maxValueBytes()) {
+        throw new InvalidEntryException(where + ": its value of " + e.value().length
+            + " bytes exceeds maxValueBytes (" + limits.maxValueBytes() + ")");
+      }
+      if (e.links().size() > limits.maxLinks()) {
+        throw new InvalidEntryException(where + " links " + e.links().size()
+            + " versions, more than maxLinks (" + limits.maxLinks() + ")");
+      }
+      if (e.collected() && s.fingerprint() == 0) {
+        throw new InvalidEntryException(where + " is collected but carries no fingerprint");
       }
       long held = next.containsKey(e.peer()) ? next.get(e.peer()) : clock(e.peer());
-      if (e.seq() > held + 1) {
-        throw new InvalidEntryException(
-            "entry " + e.version() + " would leave a hole: this database holds " + e.peer()
-                + " up to seq " + held);
+      if (e.peer().equals(self) && !recovering && e.seq() > store.clock(self)) {
+        throw new InvalidEntryException(where + " is of this database's own log, beyond its clock ("
+            + store.clock(self) + "): a remote never extends this database's own log");
+      }
+      if (e.seq() - 1 > held) {
+        throw new InvalidEntryException(where + " would leave a hole: this database holds "
+            + e.peer() + " up to seq " + held);
       }
       for (Version link : e.links()) {
+        checkPeer(link.peer(), InvalidEntryException::new);
         if (link.peer().equals(e.peer()) && link.seq() >= e.seq()) {
-          throw new InvalidEntryException(
-              "entry " + e.version() + " links " + link + ", not an earlier version of its peer");
+          throw new InvalidEntryException(where + " links " + link
+              + ", not an earlier version of its peer");
         }
+        if (link.peer().equals(self) && !recovering && link.seq() > store.clock(self)) {
+          throw new InvalidEntryException(where + " links " + link + ", beyond this database's own"
+              + " clock (" + store.clock(self) + "): this store lost history its peers hold"
+              + " (recover it), or the remote forged the link");
+        }
+        long linkHeld = next.containsKey(link.peer()) ? next.get(link.peer()) : clock(link.peer());
+        if (link.seq() > linkHeld) {
+          unseen++;
+        }
+      }
+      if (e.seq() > held && !e.collected() && s.fingerprint() != 0) {
+        long fp = Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value());
+        if (s.fingerprint() != fp) {
+          throw new InvalidEntryException(where + " carries a fingerprint that does not match its"
+              + " content");
+        }
+      }
+      if (!store.clock().containsKey(e.peer()) && !clock.containsKey(e.peer())) {
+        newPeers.add(e.peer());
       }
       next.put(e.peer(), Math.max(held, e.seq()));
     }
+    // Peers this batch already took count too: applies that share a group commit add up.
+    long peers = store.clock().size() + clock.keySet().stream()
+        .filter(p -> !store.clock().containsKey(p)).count() + newPeers.size();
+    if (peers > limits.maxPeers()) {
+      throw new InvalidEntryException("the entries would make this database hold the logs of "
+          + peers + " peers, more than maxPeers (" + limits.maxPeers() + ")");
+    }
+    checkUnseen(unseen, InvalidEntryException::new);
   }
 
   /**
-   * Stages one entry whose seq directly follows what is held ({@link #check} first), or ignores
-   * one already held.
+   * Stages entries that passed {@link #check}; entries already held are skipped.
    *
-   * @return whether the entry was new
+   * @return how many were new
    */
-  boolean stage(LogEntry<byte[]> e) {
-    long held = clock(e.peer());
-    if (e.seq() <= held) {
-      return false;
-    }
-    if (e.seq() != held + 1) {
-      throw new IllegalStateException("unchecked hole at " + e.version());
-    }
-    Version self = e.version();
-    List<LogEntry<byte[]>> before = heads(e.key());
-    if (before.isEmpty()) {
-      store.addKey(e.key());
-    }
-    List<LogEntry<byte[]>> next = new ArrayList<>(before);
-    for (Version link : e.links()) {
-      if (link.seq() > clock(link.peer())) {
-        // Not seen yet: remember it, so that it is born superseded when it arrives.
-        store.markUnseen(link, e.key());
-        rows.put(ByteBuffer.wrap(Keyspace.link(e.key(), link)), RowFormat.varint(0));
+  int apply(List<Replica.Stored> incoming, boolean recovering) {
+    String self = store.id();
+    int applied = 0;
+    for (Replica.Stored s : incoming) {
+      LogEntry<byte[]> e = s.entry();
+      if (recovering && e.peer().equals(self) && e.seq() <= clock(self)) {
+        Row mine = ownRow(e.seq());
+        Row theirs = row(s);
+        if (mine == null || mine.sameAs(theirs)) {
+          continue;
+        }
+        setAsideForks(e.seq());
+      }
+      if (e.seq() <= clock(e.peer())) {
         continue;
       }
-      for (int i = 0; i < next.size(); i++) {
-        LogEntry<byte[]> h = next.get(i);
-        if (h.seq() == link.seq() && h.peer().equals(link.peer())) {
-          // Superseded: its value moves from the heads row into its own log row.
-          next.remove(i);
-          putLog(h, false);
-          break;
-        }
-      }
+      stage(row(s));
+      applied++;
     }
-    boolean superseded = false;
-    for (String linkerKey : store.resolveUnseen(self)) {
-      rows.put(ByteBuffer.wrap(Keyspace.link(linkerKey, self)), null);
-      superseded |= linkerKey.equals(e.key());
-    }
-    putLog(e, !superseded);
-    if (!superseded) {
-      int at = 0;
-      while (at < next.size() && next.get(at).version().compareTo(self) < 0) {
-        at++;
-      }
-      next.add(at, e);
-    }
-    heads.put(e.key(), next);
-    changed.add(e.key());
-    clock.put(e.peer(), e.seq());
-    applied.add(e);
-    return true;
+    return applied;
   }
 
-  private void putLog(LogEntry<byte[]> e, boolean inHead) {
-    rows.put(ByteBuffer.wrap(Keyspace.log(e.peer(), e.seq())), RowFormat.entry(e, inHead));
+  private static Row row(Replica.Stored s) {
+    LogEntry<byte[]> e = s.entry();
+    if (!e.collected()) {
+      return Row.of(e);
+    }
+    return new Row(e.peer(), e.seq(), e.key(), null, e.links(), e.deleted(), true, s.fingerprint());
   }
 
-  /**
-   * Takes a range of a peer's log that the sender garbage-collected as held: the clock moves past
-   * it, and links waiting for versions in it stop waiting.
-   *
-   * @return whether the clock moved
-   * @throws InvalidEntryException if the range starts beyond what is held (a hole)
-   */
-  boolean skip(String peer, long from, long to) {
-    Strings.requirePeer(peer, "peer");
-    if (from < 1 || to < from) {
-      throw new InvalidEntryException("collected range " + peer + " " + from + ".." + to
-          + " is empty or starts below seq 1");
-    }
-    long held = clock(peer);
-    if (to <= held) {
-      return false;
-    }
-    if (from > held + 1) {
-      throw new InvalidEntryException("collected range " + peer + " " + from + ".." + to
-          + " would leave a hole: this database holds " + peer + " up to seq " + held);
-    }
-    store.resolveUnseenUpTo(peer, to).forEach((version, keys) ->
-        keys.forEach(key -> rows.put(ByteBuffer.wrap(Keyspace.link(key, version)), null)));
-    clock.put(peer, to);
-    return true;
+  private @Nullable Row ownRow(long seq) {
+    Version v = new Version(store.id(), seq);
+    Row here = staged.get(v);
+    return here != null ? here : store.row(v).orElse(null);
   }
 
-  /**
-   * Drops the log row of {@code superseded}: the history GC's one mechanism. Only an entry that
-   * {@code by} (held, same key) links, that is not a head, and whose own same-key links are all
-   * seen and already dropped: so history goes oldest first, and a held entry never outlives the
-   * entry that supersedes it (a replica sent it would find it a head again).
-   *
-   * @return whether the row was dropped
-   */
-  boolean collect(Version superseded, Version by) {
-    ByteBuffer row = logRow(superseded);
-    if (rows.containsKey(row)) {
-      return false; // written or dropped in this very batch
+  // ---- the data model ----
+
+  /** Stages one entry whose seq directly follows what is held. */
+  private void stage(Row e) {
+    long held = clock(e.peer());
+    if (e.seq() - 1 != held) {
+      throw new IllegalStateException("unchecked hole at " + e.version() + " (holds " + held + ")");
     }
-    LogRow x = store.row(superseded).orElse(null);
-    LogRow s = store.row(by).orElse(null);
-    if (x == null || s == null || !s.key().equals(x.key()) || !s.links().contains(superseded)) {
-      return false;
-    }
-    for (LogEntry<byte[]> head : heads(x.key())) {
-      if (head.version().equals(superseded)) {
-        return false;
-      }
-    }
-    for (Version link : x.links()) {
+    Version self = e.version();
+    Heads h = heads(e.key());
+    mutations++;
+    boolean bornSuperseded = resolveLinksTo(self, e.key());
+    for (Version link : e.links()) {
       if (link.seq() > clock(link.peer())) {
-        return false;
-      }
-      ByteBuffer linked = logRow(link);
-      boolean droppedHere = rows.containsKey(linked) && rows.get(linked) == null;
-      if (!droppedHere && store.row(link).map(l -> l.key().equals(x.key())).orElse(false)) {
-        return false;
+        addLink(link, e.key());
       }
     }
-    rows.put(row, null);
+    for (Row gone : h.apply(e, bornSuperseded)) {
+      putLog(gone, false); // its value moves from the heads row into its own log row
+    }
+    putLog(e, !bornSuperseded && !e.stub());
+    changed.add(e.key());
+    clock.put(e.peer(), new long[] {e.seq(), e.fingerprint()});
+    entries++;
+  }
+
+  /** {@code v} has arrived: its LINK rows go, and it is born superseded if one is of its key. */
+  private boolean resolveLinksTo(Version v, String key) {
+    Set<String> stored = store.linkersOf(v);
+    if (stored.isEmpty() && linksAdded.isEmpty()) {
+      return false; // the common case: nothing links a version before it arrives
+    }
+    Set<String> linking = new HashSet<>(stored);
+    if (!linking.isEmpty()) {
+      linksResolved.put(v, linking.size());
+    }
+    Set<String> here = linksAdded.remove(v);
+    if (here != null) {
+      linking.addAll(here);
+      linksStaged -= here.size();
+    }
+    for (String k : linking) {
+      rows.put(ByteBuffer.wrap(Keyspace.link(v, k)), null);
+    }
+    return linking.contains(key);
+  }
+
+  private void addLink(Version target, String key) {
+    Set<String> here = linksAdded.computeIfAbsent(target, t -> new HashSet<>());
+    if (!here.contains(key) && !store.hasLink(target, key)) {
+      here.add(key);
+      linksStaged++;
+      rows.put(ByteBuffer.wrap(Keyspace.link(target, key)), EMPTY);
+    }
+  }
+
+  private void putLog(Row r, boolean inHead) {
+    byte[] row = RowFormat.entry(r, inHead && r.value() != null);
+    bytes += row.length;
+    rows.put(ByteBuffer.wrap(Keyspace.log(r.peer(), r.seq())), row);
+    staged.put(r.version(), r);
+  }
+
+  // ---- history GC ----
+
+  /**
+   * Drops the value of {@code x}, keeping its key and links as a stub, if {@link
+   * Heads#collectable} allows it because of {@code by}.
+   *
+   * @return whether it was dropped
+   */
+  boolean collect(Version x, Version by) {
+    if (x.seq() > clock(x.peer()) || by.seq() > clock(by.peer()) || staged.containsKey(x)) {
+      return false;
+    }
+    Row xr = store.logRow(x).filter(r -> !r.inHead()).map(r -> r.row(List.of())).orElse(null);
+    LogRow byRow = store.logRow(by).orElse(null);
+    if (xr == null || byRow == null || !Heads.collectable(xr, heads(xr.key()).contains(x),
+        byRow.key(), byRow.links())) {
+      return false;
+    }
+    mutations++;
+    putLog(xr.toStub(), false);
     return true;
   }
 
-  private static ByteBuffer logRow(Version v) {
-    return ByteBuffer.wrap(Keyspace.log(v.peer(), v.seq()));
-  }
-
-  /** Remembers the clock a remote peer reported, joined with what it reported before. */
+  /** Remembers the clock a remote peer reported; a later report replaces an earlier one. */
   void report(String peer, Map<String, Long> reported) {
-    Strings.requirePeer(peer, "peer");
-    Map<String, Long> joined = new HashMap<>(
-        reports.getOrDefault(peer, store.reported().getOrDefault(peer, Map.of())));
-    reported.forEach((p, seq) -> joined.merge(Strings.requireValid(p, "peer"), seq, Math::max));
-    reports.put(peer, joined);
+    checkPeer(peer, IllegalArgumentException::new);
+    Map<String, Long> copy = new HashMap<>();
+    reported.forEach((p, seq) -> {
+      checkPeer(p, IllegalArgumentException::new);
+      if (seq == null || seq < 0) {
+        throw new IllegalArgumentException("reported clock of " + peer + " holds " + p + ":" + seq);
+      }
+      copy.put(p, seq);
+    });
+    reports.put(peer, copy);
+    mutations++;
   }
 
-  /** Writes everything staged as one atomic batch, fsync'd when {@code sync}. */
+  // ---- peer-id safety ----
+
+  /** From now on, and across restarts, the store refuses writes and syncs until it recovers. */
+  void requireRecovery(String reason) {
+    rows.put(ByteBuffer.wrap(Store.recoveryRow()), reason.getBytes(StandardCharsets.UTF_8));
+    recoverySet = reason;
+    recoveryCleared = false;
+    mutations++;
+  }
+
+  /**
+   * A peer holds this database's own entry {@code from} with other content than this store: it,
+   * and every own entry after it, were written by a store that had lost its history. They are set
+   * aside (FORK rows), out of the log and the heads, and the clock steps back to before them, so
+   * the peers' entries can take their seqs; {@link #finishRecovery} writes them again. What they
+   * superseded stays superseded meanwhile (out of the heads until the recovery finishes), since
+   * their rewrites supersede it again.
+   */
+  private void setAsideForks(long from) {
+    String self = store.id();
+    long to = clock(self);
+    mutations++;
+    for (long seq = from; seq <= to; seq++) {
+      Version v = new Version(self, seq);
+      Row fork = ownRow(seq);
+      if (fork == null) {
+        throw new StoreException("own log row " + v + " is missing");
+      }
+      rows.put(ByteBuffer.wrap(Keyspace.fork(store.forkCount() + forksAdded)),
+          RowFormat.fork(fork));
+      forksAdded++;
+      setAside.add(fork);
+      rows.put(ByteBuffer.wrap(Keyspace.log(self, seq)), null);
+      staged.remove(v);
+      if (heads(fork.key()).remove(v).isPresent()) {
+        changed.add(fork.key());
+      }
+    }
+    long back = from - 1;
+    Row before = back == 0 ? null : ownRow(back);
+    clock.put(self, new long[] {back, before == null ? 0 : before.fingerprint()});
+  }
+
+  /**
+   * Ends a recovery: the own entries set aside are written again, in their order, as new local
+   * writes after every seq now held, and writes are allowed again. Each supersedes the writer's
+   * own heads, and again what it superseded: other peers' versions and the own versions not set
+   * aside. A stub is written again as a tombstone, which still supersedes what it linked.
+   *
+   * @return the entries written again
+   */
+  List<Row> finishRecovery() {
+    String self = store.id();
+    mutations++;
+    List<Row> again = new ArrayList<>();
+    List<Row> forks = new ArrayList<>(store.forks());
+    forks.addAll(setAside);
+    Set<Version> asideVersions = new HashSet<>();
+    forks.forEach(f -> asideVersions.add(f.version()));
+    for (Row fork : forks) {
+      // Setting it aside took it out of the heads but left superseded what it superseded, so
+      // its rewrite links all of that again: other peers' versions, and its own that were not
+      // set aside (the history shared with the peers). Own versions set aside are not linked:
+      // their seqs now name the peers' entries; the own-version rule links their rewrites.
+      List<Version> kept = fork.links().stream()
+          .filter(l -> !l.peer().equals(self) || !asideVersions.contains(l))
+          .toList();
+      // A stub (its value dropped by history GC) is written again as a tombstone: it still
+      // supersedes what it linked, and what superseded it supersedes the tombstone.
+      again.add(write(fork.key(), fork.stub() ? null : fork.value(), kept));
+    }
+    for (int i = 0; i < store.forkCount() + forksAdded; i++) {
+      rows.put(ByteBuffer.wrap(Keyspace.fork(i)), null);
+    }
+    forksCleared = true;
+    rows.put(ByteBuffer.wrap(Store.recoveryRow()), null);
+    recoverySet = null;
+    recoveryCleared = true;
+    return again;
+  }
+
+  // ---- limits ----
+
+  private interface Refusal {
+    RuntimeException of(String message);
+  }
+
+  private void checkKey(String key, Refusal error) {
+    try {
+      Strings.requireValid(key, "key");
+    } catch (IllegalArgumentException e) {
+      throw error.of(e.getMessage());
+    }
+    if (Limits.tooLong(key, limits.maxKeyBytes())) {
+      throw error.of("key exceeds maxKeyBytes (" + limits.maxKeyBytes() + ")");
+    }
+  }
+
+  private static void checkPeer(String peer, Refusal error) {
+    try {
+      Strings.requirePeer(peer, "peer id");
+    } catch (IllegalArgumentException e) {
+      throw error.of(e.getMessage());
+    }
+    if (Limits.tooLong(peer, Limits.MAX_PEER_ID_BYTES)) {
+      throw error.of("peer id exceeds " + Limits.MAX_PEER_ID_BYTES + " bytes");
+    }
+  }
+
+  private void checkUnseen(long more, Refusal error) {
+    long pending = linksStaged;
+    if (more > 0 && store.unseenLinks() + pending + more > limits.maxUnseenLinks()) {
+      throw error.of("this database already holds " + (store.unseenLinks() + pending)
+          + " links to versions it has not seen; " + more + " more would exceed maxUnseenLinks ("
+          + limits.maxUnseenLinks() + ")");
+    }
+  }
+
+  // ---- commit ----
+
+  /** Writes everything staged as one atomic batch, fsync'd when {@code sync}, then publishes it. */
   void commit(boolean sync) {
     if (isEmpty()) {
       return;
     }
+    List<String> keysAdded = new ArrayList<>();
+    List<Version> added = new ArrayList<>();
+    linksAdded.forEach((v, keys) -> keys.forEach(k -> added.add(v)));
     try (WriteBatch wb = store.newWriteBatch()) {
-      rows.forEach(
-          (row, value) -> {
-            if (value == null) {
-              wb.delete(row.array());
-            } else {
-              wb.put(row.array(), value);
-            }
-          });
-      changed.forEach(
-          key -> {
-            List<LogEntry<byte[]>> h = heads.get(key);
-            if (h.isEmpty()) {
-              wb.delete(Keyspace.head(key));
-            } else {
-              wb.put(Keyspace.head(key), RowFormat.heads(h));
-            }
-          });
-      clock.forEach((peer, seq) -> wb.put(Keyspace.clock(peer), RowFormat.varint(seq)));
+      rows.forEach((row, value) -> {
+        if (value == null) {
+          wb.delete(row.array());
+        } else {
+          wb.put(row.array(), value);
+        }
+      });
+      for (String key : changed) {
+        List<Row> h = heads.get(key).rows();
+        if (h.isEmpty()) {
+          wb.delete(Keyspace.head(key));
+        } else {
+          byte[] row = RowFormat.heads(h);
+          bytes += row.length;
+          wb.put(Keyspace.head(key), row);
+          if (loadedEmpty.contains(key)) {
+            keysAdded.add(key);
+          }
+        }
+      }
+      clock.forEach((peer, dot) -> wb.put(Keyspace.clock(peer), RowFormat.dot(dot[0], dot[1])));
       reports.forEach((peer, c) -> wb.put(Keyspace.peer(peer), RowFormat.clock(c)));
-      store.write(wb, sync, clock, reports);
+      store.commit(wb, sync, bytes, new Store.Commit(clock, reports, added, linksResolved,
+          keysAdded, recoverySet, recoveryCleared, forksAdded, forksCleared));
     } catch (java.io.IOException e) {
       throw new StoreException("cannot release a write batch", e);
     }

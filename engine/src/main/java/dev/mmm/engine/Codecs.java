@@ -1,12 +1,19 @@
 package dev.mmm.engine;
 
+import com.fasterxml.jackson.core.JsonGenerationException;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.util.JsonGeneratorDelegate;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.ObjectWriter;
+import com.fasterxml.jackson.databind.node.MissingNode;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -50,20 +57,42 @@ final class Codecs {
         }
       };
 
+  /**
+   * Strict both ways: decoding refuses trailing content after the document ({@code "{}x"}), and
+   * encoding refuses what JSON cannot hold (see {@link #json}).
+   */
   private static final ObjectMapper MAPPER =
-      new ObjectMapper().disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+      new ObjectMapper()
+          .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
+  /**
+   * A JSON codec. {@code encode} fails with {@link IllegalArgumentException} for a value JSON
+   * cannot represent faithfully: NaN or an infinity anywhere (Jackson would write them as the
+   * strings {@code "NaN"}, {@code "Infinity"}, which decode as text, or as bare tokens, which are
+   * not JSON), and a {@link MissingNode} anywhere in a tree (Jackson writes it as {@code null}).
+   * {@code decode} fails on anything but exactly one JSON document of the type: on trailing content,
+   * and on {@code null} for a class (a tree decodes it as a {@code NullNode}). A {@code MissingNode}
+   * inside a data-bound object (a record field of type {@code JsonNode}) is not looked for: Jackson
+   * writes it as {@code null}.
+   */
   static <T> Codec<T> json(Class<T> type) {
     ObjectReader reader = MAPPER.readerFor(type);
     ObjectWriter writer = MAPPER.writerFor(type);
     return new Codec<>() {
       @Override
       public byte[] encode(T value) {
-        try {
-          return writer.writeValueAsBytes(value);
-        } catch (IOException e) {
-          throw new IllegalArgumentException("cannot write " + type.getSimpleName() + " as JSON", e);
+        if (value instanceof JsonNode tree) {
+          requireRepresentable(tree);
         }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (JsonGenerator g = new FiniteNumbers(MAPPER.getFactory().createGenerator(out))) {
+          writer.writeValue(g, value);
+        } catch (IOException e) {
+          throw new IllegalArgumentException(
+              "cannot write " + type.getSimpleName() + " as JSON: " + e.getMessage(), e);
+        }
+        return out.toByteArray();
       }
 
       @Override
@@ -79,5 +108,57 @@ final class Codecs {
         }
       }
     };
+  }
+
+  /** Refuses a tree holding a MissingNode or a non-finite number; iterative, for deep trees. */
+  private static void requireRepresentable(JsonNode tree) {
+    ArrayDeque<JsonNode> todo = new ArrayDeque<>();
+    todo.push(tree);
+    while (!todo.isEmpty()) {
+      JsonNode n = todo.pop();
+      if (n == null || n.isMissingNode()) {
+        throw new IllegalArgumentException(
+            "a MissingNode is not a JSON value (it would be written as null)");
+      }
+      if (n.isFloatingPointNumber() && !n.isBigDecimal() && !Double.isFinite(n.doubleValue())) {
+        throw new IllegalArgumentException(n.doubleValue() + " is not a JSON number");
+      }
+      if (n.isContainerNode()) {
+        n.elements().forEachRemaining(todo::push);
+      }
+    }
+  }
+
+  /** Fails the write of a NaN or an infinity, whatever the value that holds it. */
+  private static final class FiniteNumbers extends JsonGeneratorDelegate {
+    FiniteNumbers(JsonGenerator d) {
+      super(d, false);
+    }
+
+    @Override
+    public void writeNumber(double v) throws IOException {
+      if (!Double.isFinite(v)) {
+        throw new JsonGenerationException(v + " is not a JSON number", this);
+      }
+      super.writeNumber(v);
+    }
+
+    @Override
+    public void writeNumber(float v) throws IOException {
+      if (!Float.isFinite(v)) {
+        throw new JsonGenerationException(v + " is not a JSON number", this);
+      }
+      super.writeNumber(v);
+    }
+
+    @Override
+    public void writeNumber(String encodedValue) throws IOException {
+      if (encodedValue != null && !encodedValue.isEmpty()
+          && !Character.isDigit(encodedValue.charAt(encodedValue.length() - 1))) {
+        // "NaN", "Infinity", "-INF": a number as text that is not a JSON number
+        throw new JsonGenerationException(encodedValue + " is not a JSON number", this);
+      }
+      super.writeNumber(encodedValue);
+    }
   }
 }

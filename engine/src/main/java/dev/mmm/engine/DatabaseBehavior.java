@@ -1,18 +1,24 @@
 package dev.mmm.engine;
 
-import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ForkJoinTask;
 import java.util.function.Consumer;
 import org.apache.pekko.Done;
+import org.apache.pekko.actor.DeadLetter;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Extension;
+import org.apache.pekko.actor.typed.ExtensionId;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.eventstream.EventStream;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -22,42 +28,61 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The database actor: the store's only writer. Writes it finds waiting in its mailbox go into one
- * {@code WriteBatch} and, when durable, one fsync (group commit); then it replies, wakes live log
- * streams and tells the update listener.
+ * {@code WriteBatch} and, when durable, one fsync (group commit); then it answers them and wakes
+ * live log streams.
  *
  * <p>It batches by sending itself a {@link InternalCommand.Flush} on the first write of a batch:
  * the flush queues behind every write already waiting, so a batch is exactly what waited.
+ *
+ * <p>Supervision: no command can stop it. Each request is checked alone and fails alone; a
+ * failure while staging a batch fails that batch's requests and writes nothing; a failed write
+ * fails its batch and leaves the store refusing writes until it is reopened. Every answer is
+ * completed on the answers executor (the actor system's dispatcher), never on this actor's thread,
+ * one task per request, so no caller's callback can stall the writer or another caller's answer
+ * (a callback that blocks holds one thread of that dispatcher). Validators of Pekko-native writes
+ * run on the hooks' executor ({@code mmm.hook-dispatcher}), never here. The actor is supervised
+ * with resume: should a handler throw anyway (a bug), the actor logs it and goes on with the next
+ * message. After {@code close} it answers every command with {@link DatabaseClosedException} for
+ * {@link #LINGER}, then stops; once stopped (for that or any other reason) what waited in it
+ * fails with that exception too, and what is sent to it later is answered the same way from its
+ * system's dead letters ({@link ClosedResponder}).
  */
-public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
+final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
 
   /**
-   * The database as a plain behavior, for spawning under your own guardian; it opens the store in
-   * {@code dir} when it starts and closes it when it stops. {@link Database#open} is the usual way.
+   * How long a closed database's actor answers late callers itself before it stops (after that
+   * the {@link ClosedResponder} answers them); config {@code mmm.closed-linger} overrides it.
    */
-  public static <V> Behavior<DatabaseCommand> create(Path dir, DatabaseOptions<V> options) {
-    return Behaviors.setup(
-        ctx ->
-            new DatabaseBehavior<>(
-                ctx,
-                Store.open(dir, options.id()),
-                options,
-                new ChangeFeed(),
-                new CompletableFuture<>()));
-  }
+  static final Duration LINGER = Duration.ofSeconds(60);
+
+  /** The name of every database actor starts with this. */
+  static final String NAME_PREFIX = "mmm-db-";
 
   static <V> Behavior<DatabaseCommand> create(
-      Store store, DatabaseOptions<V> options, ChangeFeed feed, CompletableFuture<Done> stopped) {
-    return Behaviors.setup(ctx -> new DatabaseBehavior<>(ctx, store, options, feed, stopped));
+      Store store,
+      DatabaseOptions<V> options,
+      ChangeFeed feed,
+      CompletableFuture<Done> stopped,
+      Executor answers,
+      Executor hooks,
+      Duration linger) {
+    Behavior<DatabaseCommand> active = Behaviors.setup(
+        ctx -> new DatabaseBehavior<>(ctx, store, options, feed, stopped, answers, hooks, linger));
+    // A bug must not strand the mailbox: the actor goes on with the next message.
+    return Behaviors.supervise(active).onFailure(Throwable.class, SupervisorStrategy.resume());
   }
 
-  /** A write or apply waiting for the next commit, and where its answer goes. */
+  /** A request waiting for the next commit, and where its answer goes. */
   private record Pending(InternalCommand command, Consumer<StatusReply<?>> reply) {}
 
   private final Store store;
   private final DatabaseOptions<V> options;
+  private final Limits limits;
   private final ChangeFeed feed;
   private final CompletableFuture<Done> stopped;
-  private final Executor replies;
+  private final Executor answers;
+  private final Executor hooks;
+  private final Duration linger;
   private List<Pending> pending = new ArrayList<>();
   private int pendingEntries;
   private boolean flushQueued;
@@ -67,13 +92,19 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
       Store store,
       DatabaseOptions<V> options,
       ChangeFeed feed,
-      CompletableFuture<Done> stopped) {
+      CompletableFuture<Done> stopped,
+      Executor answers,
+      Executor hooks,
+      Duration linger) {
     super(ctx);
     this.store = store;
     this.options = options;
+    this.limits = options.limits();
     this.feed = feed;
     this.stopped = stopped;
-    this.replies = ctx.getSystem().executionContext();
+    this.answers = answers;
+    this.hooks = hooks;
+    this.linger = linger;
   }
 
   @Override
@@ -81,28 +112,28 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
     return newReceiveBuilder()
         .onMessage(InternalCommand.Write.class, w -> enqueue(w, promise(w.promise())))
         .onMessage(InternalCommand.ApplyEntries.class, a -> enqueue(a, promise(a.promise())))
-        .onMessage(InternalCommand.Skip.class, k -> enqueue(k, promise(k.promise())))
         .onMessage(InternalCommand.Collect.class, c -> enqueue(c, promise(c.promise())))
         .onMessage(InternalCommand.Report.class, r -> enqueue(r, promise(r.promise())))
-        .onMessage(
-            DatabaseCommand.Put.class,
-            p -> enqueue(write(p.key(), p.value(), null), p.replyTo()))
-        .onMessage(
-            DatabaseCommand.Merge.class,
-            m -> enqueue(write(m.key(), m.value(), m.links()), m.replyTo()))
-        .onMessage(
-            DatabaseCommand.Delete.class,
-            d -> enqueue(write(d.key(), null, d.links()), d.replyTo()))
-        .onMessage(
-            DatabaseCommand.Apply.class,
-            a -> enqueue(new InternalCommand.ApplyEntries(a.entries(), new CompletableFuture<>()), a.replyTo()))
+        .onMessage(InternalCommand.RequireRecovery.class, r -> enqueue(r, promise(r.promise())))
+        .onMessage(InternalCommand.FinishRecovery.class, f -> enqueue(f, promise(f.promise())))
+        .onMessage(DatabaseCommand.Put.class, this::judge)
+        .onMessage(DatabaseCommand.Merge.class, this::judge)
+        .onMessage(DatabaseCommand.Delete.class, this::judge)
+        .onMessage(InternalCommand.Judged.class, this::onJudged)
+        .onMessage(DatabaseCommand.Apply.class, this::onApply)
         .onMessage(DatabaseCommand.Get.class, this::onGet)
         .onMessage(DatabaseCommand.GetClock.class, g -> {
-          g.replyTo().tell(store.clock());
+          answer(g.replyTo(), () -> StatusReply.success(store.clock()));
           return this;
         })
         .onMessage(DatabaseCommand.StreamLog.class, s -> {
-          s.replyTo().tell(LogSource.create(store, feed, s.options()));
+          answer(s.replyTo(), () -> {
+            if (s.options() == null) {
+              throw new IllegalArgumentException("options must not be null");
+            }
+            return StatusReply.success(LogSource.create(store, feed, s.options())
+                .map(Replica.Stored::entry));
+          });
           return this;
         })
         .onMessageEquals(InternalCommand.Flush.INSTANCE, () -> {
@@ -111,14 +142,12 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
           return this;
         })
         .onMessage(InternalCommand.Close.class, this::onClose)
+        .onMessageEquals(InternalCommand.Linger.INSTANCE, () -> this)
         .onSignal(PostStop.class, s -> onStop())
         .build();
   }
 
-  private static InternalCommand.Write write(
-      String key, byte @Nullable [] value, @Nullable List<Version> links) {
-    return new InternalCommand.Write(key, value, links, new CompletableFuture<>());
-  }
+  // ---- requests ----
 
   private <T> Consumer<StatusReply<?>> promise(CompletableFuture<T> promise) {
     return reply -> complete(promise, reply);
@@ -133,17 +162,219 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
     }
   }
 
+  /** Where a Pekko-native caller's answer goes; none if it gave no {@code replyTo}. */
   @SuppressWarnings({"unchecked", "rawtypes"})
-  private <R> Behavior<DatabaseCommand> enqueue(InternalCommand command, ActorRef<StatusReply<R>> replyTo) {
-    return enqueue(command, reply -> replyTo.tell((StatusReply) reply));
+  private @Nullable Consumer<StatusReply<?>> replyTo(@Nullable ActorRef<?> ref, Object command) {
+    if (ref == null) {
+      getContext().getLog().warn("dropped a {} without replyTo", command.getClass().getSimpleName());
+      return null;
+    }
+    ActorRef raw = ref;
+    return reply -> raw.tell(reply);
+  }
+
+  /** Answers a read right away (on the answers executor), whatever it throws. */
+  private void answer(@Nullable ActorRef<?> ref, java.util.function.Supplier<StatusReply<?>> read) {
+    Consumer<StatusReply<?>> reply = replyTo(ref, read);
+    if (reply == null) {
+      return;
+    }
+    StatusReply<?> answer;
+    try {
+      answer = read.get();
+    } catch (Throwable t) {
+      Fatal.rethrowIfFatal(t);
+      answer = StatusReply.error(t);
+    }
+    deliver(reply, answer);
+  }
+
+  private Behavior<DatabaseCommand> onGet(DatabaseCommand.Get get) {
+    answer(get.replyTo(), () -> {
+      Strings.requireValid(get.key(), "key");
+      return StatusReply.success(Database.live(store.heads(get.key())));
+    });
+    return this;
+  }
+
+  private Behavior<DatabaseCommand> onApply(DatabaseCommand.Apply a) {
+    Consumer<StatusReply<?>> reply = replyTo(a.replyTo(), a);
+    if (reply == null) {
+      return this;
+    }
+    if (a.entries() == null) {
+      return refuse(reply, new InvalidEntryException("entries must not be null"));
+    }
+    List<Replica.Stored> stored = new ArrayList<>(a.entries().size());
+    for (LogEntry<byte[]> e : a.entries()) {
+      stored.add(e == null ? null : new Replica.Stored(e, 0));
+    }
+    return enqueue(new InternalCommand.ApplyEntries(stored, new Replica.Chain(), false,
+        new CompletableFuture<>()), reply);
+  }
+
+  /**
+   * A Pekko-native write: checked here (a malformed one fails alone, before any validator sees
+   * it); then the validator, if any, judges it on the hooks' executor (it may be slow, or write to
+   * this very database), then it joins a batch like a facade write.
+   */
+  private Behavior<DatabaseCommand> judge(DatabaseCommand write) {
+    Consumer<StatusReply<?>> reply = replyTo(replyRef(write), write);
+    if (reply == null) {
+      return this;
+    }
+    InternalCommand.Write w;
+    try {
+      w = toWrite(write);
+    } catch (RuntimeException e) {
+      return refuse(reply, e);
+    }
+    if (options.validator().isEmpty()) {
+      return enqueue(w, reply);
+    }
+    ActorRef<DatabaseCommand> self = getContext().getSelf();
+    try {
+      hooks.execute(() -> {
+        Throwable refusal = null;
+        try {
+          V decoded = w.value() == null ? null : Database.decode(options.codec(), w.key(),
+              new Version(store.id(), Math.max(1, store.clock(store.id()) + 1)), w.value());
+          Database.validate(options, w.key(), decoded);
+        } catch (Throwable t) {
+          Fatal.rethrowIfFatal(t);
+          refusal = t;
+        }
+        self.tell(new InternalCommand.Judged(write, refusal));
+      });
+    } catch (RuntimeException rejected) {
+      return refuse(reply, new StoreException("cannot run the validator: " + rejected, rejected));
+    }
+    return this;
+  }
+
+  private Behavior<DatabaseCommand> onJudged(InternalCommand.Judged judged) {
+    DatabaseCommand write = judged.write();
+    Consumer<StatusReply<?>> reply = replyTo(replyRef(write), write);
+    if (reply == null) {
+      return this;
+    }
+    if (judged.refusal() != null) {
+      return refuse(reply, judged.refusal());
+    }
+    InternalCommand.Write w;
+    try {
+      w = toWrite(write);
+    } catch (RuntimeException e) {
+      return refuse(reply, e);
+    }
+    return enqueue(w, reply);
+  }
+
+  /** The write a Pekko-native command asks for; IllegalArgumentException if it is malformed. */
+  private static InternalCommand.Write toWrite(DatabaseCommand write) {
+    String key = key(write);
+    Strings.requireValid(key, "key");
+    List<Version> docs = write instanceof DatabaseCommand.Merge m ? m.links()
+        : write instanceof DatabaseCommand.Delete d ? d.links() : List.of();
+    if (docs == null) {
+      throw new IllegalArgumentException("links must not be null (pass an empty list)");
+    }
+    for (Version v : docs) {
+      if (v == null) {
+        throw new IllegalArgumentException("links must not contain null");
+      }
+    }
+    byte[] value = value(write);
+    if (value == null && !(write instanceof DatabaseCommand.Delete)) {
+      throw new IllegalArgumentException("value must not be null (send Delete to delete)");
+    }
+    return new InternalCommand.Write(key, value, docs, new CompletableFuture<>());
+  }
+
+  private static @Nullable ActorRef<?> replyRef(DatabaseCommand write) {
+    if (write instanceof DatabaseCommand.Put p) {
+      return p.replyTo();
+    }
+    if (write instanceof DatabaseCommand.Merge m) {
+      return m.replyTo();
+    }
+    return ((DatabaseCommand.Delete) write).replyTo();
+  }
+
+  private static String key(DatabaseCommand write) {
+    if (write instanceof DatabaseCommand.Put p) {
+      return p.key();
+    }
+    if (write instanceof DatabaseCommand.Merge m) {
+      return m.key();
+    }
+    return ((DatabaseCommand.Delete) write).key();
+  }
+
+  private static byte @Nullable [] value(DatabaseCommand write) {
+    if (write instanceof DatabaseCommand.Put p) {
+      return p.value();
+    }
+    if (write instanceof DatabaseCommand.Merge m) {
+      return m.value();
+    }
+    return null;
+  }
+
+  private Behavior<DatabaseCommand> refuse(Consumer<StatusReply<?>> reply, Throwable error) {
+    deliver(reply, StatusReply.error(error));
+    return this;
+  }
+
+  /**
+   * Completes one request's answer as a task of its own on the answers executor, so what a
+   * caller attached to it runs there, never on this actor's thread and never before another
+   * request's answer. Should the executor refuse (the system shutting down), here.
+   */
+  private void deliver(Consumer<StatusReply<?>> reply, StatusReply<?> answer) {
+    try {
+      answers.execute(() -> reply.accept(answer));
+    } catch (RuntimeException rejected) {
+      reply.accept(answer);
+    }
+  }
+
+  /**
+   * Answers a batch with one task handed to the answers' executor, which, on a fork-join pool (the
+   * actor system's default dispatcher), forks one task per answer onto its own queue: cheap, and
+   * idle workers steal what a slow callback would hold up. Elsewhere, one task per answer.
+   */
+  private void deliverAll(List<Pending> todo, List<StatusReply<?>> answered) {
+    if (todo.size() == 1) {
+      deliver(todo.get(0).reply(), answered.get(0));
+      return;
+    }
+    try {
+      answers.execute(() -> {
+        boolean forking = ForkJoinTask.inForkJoinPool();
+        for (int i = todo.size() - 1; i >= 1; i--) {
+          Consumer<StatusReply<?>> reply = todo.get(i).reply();
+          StatusReply<?> answer = answered.get(i);
+          if (forking) {
+            ForkJoinTask.adapt(() -> reply.accept(answer)).fork();
+          } else {
+            deliver(reply, answer);
+          }
+        }
+        todo.get(0).reply().accept(answered.get(0));
+      });
+    } catch (RuntimeException rejected) {
+      for (int i = 0; i < todo.size(); i++) {
+        todo.get(i).reply().accept(answered.get(i));
+      }
+    }
   }
 
   private Behavior<DatabaseCommand> enqueue(InternalCommand command, Consumer<StatusReply<?>> reply) {
-    try {
-      check(command);
-    } catch (RuntimeException e) {
-      reply.accept(StatusReply.error(e));
-      return this;
+    Optional<StoreException> failed = store.failure();
+    if (failed.isPresent() && !(command instanceof InternalCommand.Close)) {
+      return refuse(reply, new StoreException("database " + store.dir() + " failed a write earlier"
+          + " and takes no more until it is closed and opened again", failed.get()));
     }
     pending.add(new Pending(command, reply));
     pendingEntries +=
@@ -157,194 +388,245 @@ public final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand>
     return this;
   }
 
-  /** Refuses a bad request before it joins a batch, so it cannot spoil the others. */
-  private void check(InternalCommand command) {
-    if (command instanceof InternalCommand.Write w) {
-      Strings.requireValid(w.key(), "key");
-      if (w.links() != null) {
-        for (Version link : w.links()) {
-          if (link == null) {
-            throw new IllegalArgumentException("links must not contain null");
-          }
-        }
-      }
-      Optional<Validator<V>> validator = options.validator();
-      if (validator.isPresent()) {
-        V value = w.value() == null ? null : decode(w.key(), store.id(), 0, w.value());
-        Optional<String> refusal;
-        try {
-          refusal = validator.get().check(w.key(), value);
-        } catch (RuntimeException e) {
-          refusal = Optional.of(String.valueOf(e.getMessage()));
-        }
-        if (refusal.isPresent()) {
-          throw new WriteRefusedException(
-              "write to key '" + w.key() + "' refused: " + refusal.get());
-        }
-      }
-    } else if (command instanceof InternalCommand.ApplyEntries a) {
-      // Not entries.contains(null): immutable lists (List.of, List.copyOf) throw on it.
-      for (LogEntry<byte[]> e : a.entries()) {
-        if (e == null) {
-          throw new InvalidEntryException("entries must not contain null");
-        }
-      }
-    }
-  }
-
-  private V decode(String key, String peer, long seq, byte[] bytes) {
-    try {
-      return options.codec().decode(bytes);
-    } catch (RuntimeException e) {
-      throw new DecodeException(
-          "cannot decode the value of key '" + key + "' version " + peer + "@" + seq + ": "
-              + e.getMessage(), e);
-    }
-  }
+  // ---- the group commit ----
 
   private void flush() {
     if (pending.isEmpty()) {
       return;
     }
     List<Pending> todo = pending;
+    int entries = pendingEntries;
     pending = new ArrayList<>();
     pendingEntries = 0;
-    List<StatusReply<?>> answers = new ArrayList<>(todo.size());
-    Batch batch = store.batch();
+    List<StatusReply<?>> answered = new ArrayList<>(todo.size());
+    Batch batch = new Batch(store, limits, entries);
     boolean committed = false;
     try {
       for (Pending p : todo) {
-        answers.add(stage(batch, p.command()));
+        answered.add(stage(batch, p.command()));
       }
       batch.commit(options.durable());
       committed = true;
-    } catch (RuntimeException e) {
-      getContext().getLog().error("commit of {} requests failed; none was written", todo.size(), e);
-      if (!store.isClosed()) {
-        store.abandon();
+    } catch (Throwable t) {
+      Fatal.rethrowIfFatal(t);
+      if (!(t instanceof StoreFullException) && !(t instanceof DatabaseClosedException)) {
+        getContext().getLog().error("a group commit of {} requests failed; none was written",
+            todo.size(), t);
       }
-      answers.clear();
-      todo.forEach(p -> answers.add(StatusReply.error(e)));
+      for (Pending p : todo) {
+        if (p.command() instanceof InternalCommand.ApplyEntries a) {
+          a.chain().breakChain();
+        }
+      }
+      answered.clear();
+      todo.forEach(p -> answered.add(StatusReply.error(t)));
     }
-    // Futures complete on the dispatcher, not here: callers' callbacks must never run on (and
-    // stall) the database's thread. One task answers the whole batch.
-    replies.execute(
-        () -> {
-          for (int i = 0; i < todo.size(); i++) {
-            todo.get(i).reply().accept(answers.get(i));
-          }
-        });
-    if (committed) {
+    deliverAll(todo, answered);
+    if (committed && batch.entries() > 0) {
       feed.signal();
-      List<LogEntry<byte[]>> applied = batch.applied();
-      options.listener().ifPresent(l -> tellListener(l, applied));
     }
   }
 
+  /**
+   * Stages one request. A request refused before it staged anything fails alone (its error is
+   * its answer); a failure once it has staged something fails the whole batch (it is thrown).
+   */
   private StatusReply<?> stage(Batch batch, InternalCommand command) {
-    if (command instanceof InternalCommand.Write w) {
-      String self = store.id();
-      List<Version> links;
-      if (w.links() == null || w.links().isEmpty()) {
-        links = new ArrayList<>();
-        for (LogEntry<byte[]> head : batch.heads(w.key())) {
-          if (head.peer().equals(self)) {
-            links.add(head.version());
-          }
-        }
-      } else {
-        links = List.copyOf(new LinkedHashSet<>(w.links()));
+    long before = batch.mutations();
+    try {
+      return StatusReply.success(run(batch, command));
+    } catch (RuntimeException e) {
+      if (batch.mutations() != before) {
+        throw e;
       }
-      long seq = batch.clock(self) + 1;
-      batch.stage(new LogEntry<>(self, seq, w.key(), w.value(), links, w.value() == null));
-      return StatusReply.success(new Doc<>(w.key(), self, seq, w.value()));
+      if (command instanceof InternalCommand.ApplyEntries a) {
+        a.chain().breakChain();
+      }
+      return StatusReply.error(e);
     }
-    if (command instanceof InternalCommand.Skip k) {
-      try {
-        return StatusReply.success(batch.skip(k.peer(), k.from(), k.to()));
-      } catch (InvalidEntryException | IllegalArgumentException e) {
-        return StatusReply.error(e);
+  }
+
+  private Object run(Batch batch, InternalCommand command) {
+    if (command instanceof InternalCommand.Write w) {
+      requireNoRecovery(batch);
+      Row r = batch.write(w.key(), w.value(), w.docs());
+      return new Doc<>(r.key(), r.peer(), r.seq(), r.value());
+    }
+    if (command instanceof InternalCommand.ApplyEntries a) {
+      if (a.chain().broken()) {
+        throw new InvalidEntryException("an earlier frame of this session was refused");
       }
+      if (!a.recovering()) {
+        requireNoRecovery(batch);
+      }
+      batch.check(a.entries(), a.recovering());
+      int applied = batch.apply(a.entries(), a.recovering());
+      return new DatabaseCommand.Applied(applied, batch.clockView());
     }
     if (command instanceof InternalCommand.Collect c) {
       int dropped = 0;
-      for (Map.Entry<Version, Version> e : c.supersededBy().entrySet()) {
+      for (var e : c.supersededBy().entrySet()) {
         dropped += batch.collect(e.getKey(), e.getValue()) ? 1 : 0;
       }
-      return StatusReply.success(dropped);
+      return dropped;
     }
     if (command instanceof InternalCommand.Report r) {
-      try {
-        batch.report(r.peer(), r.clock());
-        return StatusReply.success(Done.getInstance());
-      } catch (IllegalArgumentException e) {
-        return StatusReply.error(e);
-      }
+      batch.report(r.peer(), r.clock());
+      return Done.getInstance();
     }
-    InternalCommand.ApplyEntries a = (InternalCommand.ApplyEntries) command;
-    try {
-      batch.check(a.entries());
-    } catch (InvalidEntryException | IllegalArgumentException e) {
-      return StatusReply.error(e);
+    if (command instanceof InternalCommand.RequireRecovery r) {
+      batch.requireRecovery(r.reason());
+      return Done.getInstance();
     }
-    int applied = 0;
-    for (LogEntry<byte[]> e : a.entries()) {
-      if (batch.stage(e)) {
-        applied++;
-      }
+    if (command instanceof InternalCommand.FinishRecovery) {
+      return batch.finishRecovery().stream().map(Row::version).toList();
     }
-    return StatusReply.success(new DatabaseCommand.Applied(applied, batch.clockView()));
+    throw new IllegalStateException("not a batched request: " + command);
   }
 
-  private void tellListener(UpdateListener<V> listener, List<LogEntry<byte[]>> applied) {
-    for (LogEntry<byte[]> e : applied) {
-      try {
-        V value = e.value() == null ? null : decode(e.key(), e.peer(), e.seq(), e.value());
-        listener.onUpdate(new LogEntry<>(e.peer(), e.seq(), e.key(), value, e.links(), e.deleted()));
-      } catch (RuntimeException | LinkageError | AssertionError t) {
-        getContext().getLog().warn("update listener failed on {}; continuing", e.version(), t);
-      }
+  private void requireNoRecovery(Batch batch) {
+    Optional<String> reason = store.recovery().or(batch::recoveryRequired);
+    if (reason.isPresent()) {
+      throw new RecoveryRequiredException("database '" + store.id() + "' takes no writes until it "
+          + "recovers its log from its peers: " + reason.get());
     }
   }
 
-  private Behavior<DatabaseCommand> onGet(DatabaseCommand.Get get) {
-    try {
-      get.replyTo().tell(StatusReply.success(live(store.heads(get.key()))));
-    } catch (RuntimeException e) {
-      get.replyTo().tell(StatusReply.error(e));
-    }
-    return this;
-  }
-
-  /** The heads that are not tombstones, as docs. */
-  static List<Doc<byte[]>> live(List<LogEntry<byte[]>> heads) {
-    List<Doc<byte[]>> out = new ArrayList<>(heads.size());
-    for (LogEntry<byte[]> h : heads) {
-      if (!h.deleted()) {
-        out.add(new Doc<>(h.key(), h.peer(), h.seq(), h.value()));
-      }
-    }
-    return out;
-  }
+  // ---- the end ----
 
   private Behavior<DatabaseCommand> onClose(InternalCommand.Close close) {
     flush();
-    store.close();
-    stopped.complete(Done.getInstance());
+    closeStore();
     close.promise().complete(Done.getInstance());
-    return Behaviors.stopped();
+    return Behaviors.withTimers(timers -> {
+      timers.startSingleTimer(InternalCommand.Linger.INSTANCE, linger);
+      return closed();
+    });
+  }
+
+  private void closeStore() {
+    store.close();
+    feed.signal();
+    stopped.complete(Done.getInstance());
+  }
+
+  /** Answers every command with {@link DatabaseClosedException}, then stops. */
+  private Behavior<DatabaseCommand> closed() {
+    return Behaviors.receive(DatabaseCommand.class)
+        .onMessageEquals(InternalCommand.Linger.INSTANCE, Behaviors::stopped)
+        .onMessage(InternalCommand.Close.class, c -> {
+          c.promise().complete(Done.getInstance());
+          return Behaviors.same();
+        })
+        .onAnyMessage(c -> {
+          closedAnswer(c);
+          return Behaviors.same();
+        })
+        .build();
+  }
+
+  private void closedAnswer(DatabaseCommand c) {
+    answerClosed(c, new DatabaseClosedException("database " + store.dir() + " is closed"), answers);
+  }
+
+  /**
+   * Fails {@code c} with {@code closed}, through its promise or its {@code replyTo}; a command
+   * without one (a flush, a command sent without {@code replyTo}) is dropped.
+   */
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  static void answerClosed(DatabaseCommand c, DatabaseClosedException closed, Executor answers) {
+    CompletableFuture<?> promise = null;
+    ActorRef replyTo = null;
+    if (c instanceof InternalCommand.Write w) {
+      promise = w.promise();
+    } else if (c instanceof InternalCommand.ApplyEntries a) {
+      promise = a.promise();
+    } else if (c instanceof InternalCommand.Collect k) {
+      promise = k.promise();
+    } else if (c instanceof InternalCommand.Report r) {
+      promise = r.promise();
+    } else if (c instanceof InternalCommand.RequireRecovery r) {
+      promise = r.promise();
+    } else if (c instanceof InternalCommand.FinishRecovery f) {
+      promise = f.promise();
+    } else if (c instanceof InternalCommand.Close k) {
+      k.promise().complete(Done.getInstance()); // closed already: that is what it asked for
+    } else if (c instanceof InternalCommand.Judged j) {
+      replyTo = replyRef(j.write());
+    } else if (c instanceof DatabaseCommand.Put || c instanceof DatabaseCommand.Merge
+        || c instanceof DatabaseCommand.Delete) {
+      replyTo = replyRef(c);
+    } else if (c instanceof DatabaseCommand.Get g) {
+      replyTo = g.replyTo();
+    } else if (c instanceof DatabaseCommand.Apply a) {
+      replyTo = a.replyTo();
+    } else if (c instanceof DatabaseCommand.GetClock g) {
+      replyTo = g.replyTo();
+    } else if (c instanceof DatabaseCommand.StreamLog l) {
+      replyTo = l.replyTo();
+    }
+    // else Flush, Linger: nothing waits for them
+    CompletableFuture<?> p = promise;
+    ActorRef r = replyTo;
+    if (p == null && r == null) {
+      return;
+    }
+    Runnable answer = () -> {
+      if (p != null) {
+        p.completeExceptionally(closed);
+      } else {
+        r.tell(StatusReply.error(closed));
+      }
+    };
+    try {
+      answers.execute(answer);
+    } catch (RuntimeException rejected) {
+      answer.run();
+    }
+  }
+
+  /**
+   * Answers commands sent to a database actor that has stopped (after its linger, or when its
+   * system stops) with {@link DatabaseClosedException}: Pekko hands them to dead letters, where
+   * nobody would answer them. One per actor system, subscribed to its dead letters. (An ask made
+   * once the actor has stopped never gets here: Pekko fails it at once.)
+   */
+  static final class ClosedResponder implements Extension {
+    static final ExtensionId<ClosedResponder> ID = new ExtensionId<>() {
+      @Override
+      public ClosedResponder createExtension(ActorSystem<?> system) {
+        return new ClosedResponder(system);
+      }
+    };
+
+    private ClosedResponder(ActorSystem<?> system) {
+      Executor answers = system.executionContext();
+      ActorRef<DeadLetter> ref = system.systemActorOf(
+          Behaviors.receive(DeadLetter.class)
+              .onMessage(DeadLetter.class, d -> {
+                if (d.message() instanceof DatabaseCommand c
+                    && d.recipient().path().name().startsWith(NAME_PREFIX)) {
+                  answerClosed(c, new DatabaseClosedException("database actor "
+                      + d.recipient().path().name() + " has stopped: its database is closed"),
+                      answers);
+                }
+                return Behaviors.same();
+              })
+              .build(),
+          "mmm-closed-responder",
+          Props.empty());
+      system.eventStream().tell(new EventStream.Subscribe<>(DeadLetter.class, ref));
+    }
   }
 
   private Behavior<DatabaseCommand> onStop() {
     DatabaseClosedException closed =
-        new DatabaseClosedException("database " + store.dir() + " stopped before this write");
+        new DatabaseClosedException("database " + store.dir() + " stopped before this request");
     for (Pending p : pending) {
-      p.reply().accept(StatusReply.error(closed));
+      deliver(p.reply(), StatusReply.error(closed));
     }
     pending.clear();
-    store.close();
-    feed.signal();
-    stopped.complete(Done.getInstance());
+    closeStore();
     return this;
   }
 }

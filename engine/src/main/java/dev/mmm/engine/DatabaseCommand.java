@@ -1,16 +1,31 @@
 package dev.mmm.engine;
 
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.stream.javadsl.Source;
+import org.jspecify.annotations.Nullable;
 
 /**
- * The protocol of {@link DatabaseBehavior}, for Pekko-native callers of {@code db.ref()}. Values
- * travel as the codec's bytes; failures come back as {@link StatusReply#error} with one of this
- * library's exceptions, so {@code AskPattern.askWithStatus} fits.
+ * The protocol of the database actor, for Pekko-native callers of {@code db.ref()}. Values travel
+ * as the codec's bytes. Every command is answered with a {@link StatusReply}: a failure is {@link
+ * StatusReply#error} with one of this library's exceptions (or an {@link
+ * IllegalArgumentException} for a malformed command), so {@code AskPattern.askWithStatus} fits
+ * all of them. A malformed command (a null or invalid key, a null value for a put or merge, null
+ * links or a null among them, null entries or options) fails alone with {@link
+ * IllegalArgumentException} ({@link InvalidEntryException} for {@link Apply}); the database goes
+ * on. A command without a {@code replyTo} is logged and dropped, unwritten. Answers are sent from
+ * the actor system's dispatcher, never from the database's thread.
+ *
+ * <p>A closed database answers every command with {@link DatabaseClosedException}: its actor does
+ * for a while ({@code mmm.closed-linger}, 60 s by default), then stops, and commands told to it
+ * after that are answered the same way from the actor system's dead letters. An ask made once it
+ * has stopped fails at once with Pekko's own "had already been terminated" timeout exception
+ * (Pekko does not send it); the facade fails at once with {@link DatabaseClosedException}.
  */
 public sealed interface DatabaseCommand permits
     DatabaseCommand.Put,
@@ -22,32 +37,30 @@ public sealed interface DatabaseCommand permits
     DatabaseCommand.StreamLog,
     InternalCommand {
 
-  /** Appends an entry linking the writer's own current heads of {@code key}. */
+  /** Appends an entry superseding the writer's own current heads of {@code key}. */
   record Put(String key, byte[] value, ActorRef<StatusReply<Doc<byte[]>>> replyTo)
-      implements DatabaseCommand {
-    public Put {
-      requireValue(value);
-    }
-  }
+      implements DatabaseCommand {}
 
-  /** Appends an entry linking exactly {@code links}, whatever their peer; none behaves as put. */
+  /**
+   * Appends an entry superseding the writer's own current heads of {@code key} and {@code
+   * links}, whatever their peer; no links behaves as put.
+   */
   record Merge(
       String key, List<Version> links, byte[] value, ActorRef<StatusReply<Doc<byte[]>>> replyTo)
       implements DatabaseCommand {
     public Merge {
-      requireValue(value);
-      links = List.copyOf(links);
+      links = copy(links);
     }
   }
 
   /**
-   * Appends a tombstone linking {@code links}, or the writer's own heads when {@code links} is
-   * empty. The reply is the tombstone, its value null.
+   * Appends a tombstone superseding the writer's own current heads of {@code key} and {@code
+   * links}. The reply is the tombstone, its value null.
    */
   record Delete(String key, List<Version> links, ActorRef<StatusReply<Doc<byte[]>>> replyTo)
       implements DatabaseCommand {
     public Delete {
-      links = List.copyOf(links);
+      links = copy(links);
     }
   }
 
@@ -60,21 +73,24 @@ public sealed interface DatabaseCommand permits
    * any entry would leave a hole in its peer's sequence or breaks the data model, none is written.
    */
   record Apply(List<LogEntry<byte[]>> entries, ActorRef<StatusReply<Applied>> replyTo)
-      implements DatabaseCommand {}
+      implements DatabaseCommand {
+    public Apply {
+      entries = copy(entries);
+    }
+  }
 
   /** What an {@link Apply} did: how many entries were new, and the clock after it. */
   record Applied(int applied, Map<String, Long> clock) {}
 
-  record GetClock(ActorRef<Map<String, Long>> replyTo) implements DatabaseCommand {}
+  record GetClock(ActorRef<StatusReply<Map<String, Long>>> replyTo) implements DatabaseCommand {}
 
-  /** A put or merge without a value would silently be a delete. */
-  private static void requireValue(byte[] value) {
-    if (value == null) {
-      throw new IllegalArgumentException("value must not be null (send Delete to delete)");
-    }
-  }
-
-  /** A source of log entries as {@code db.log(options)} streams them, raw bytes as values. */
-  record StreamLog(LogOptions options, ActorRef<Source<LogEntry<byte[]>, NotUsed>> replyTo)
+  /** A source of log entries as {@code db.rawLog(options)} streams them. */
+  record StreamLog(
+      LogOptions options, ActorRef<StatusReply<Source<LogEntry<byte[]>, NotUsed>>> replyTo)
       implements DatabaseCommand {}
+
+  /** An unmodifiable copy that keeps nulls, for the actor to refuse rather than the caller's constructor to throw. */
+  private static <T> @Nullable List<T> copy(@Nullable List<T> list) {
+    return list == null ? null : Collections.unmodifiableList(new ArrayList<>(list));
+  }
 }

@@ -5,8 +5,13 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * How to open a database: immutable, built from {@link #of(Codec)} with {@code with...} calls.
- * Defaults: a generated peer id, not durable, no validator, no listener, group commits of up to
- * 4096 entries.
+ *
+ * <p>Defaults: a generated peer id, not durable, no validator, no listener, group commits of up
+ * to 4096 entries, keys up to 16 KiB, values up to 1 MiB, 1024 links per entry, a million links
+ * to versions not seen yet, the logs of 4,096 peers, and 64 MiB kept free on the store's volume.
+ * The limits hold for local writes and for entries received from peers alike, so every peer of a
+ * deployment should use the same ones; an entry within them always fits a sync frame of the
+ * default size (8 MiB).
  */
 public final class DatabaseOptions<V> {
   private final Codec<V> codec;
@@ -15,6 +20,9 @@ public final class DatabaseOptions<V> {
   private final @Nullable Validator<V> validator;
   private final @Nullable UpdateListener<V> listener;
   private final int maxBatchEntries;
+  private final Limits limits;
+  private final long minFreeBytes;
+  private final long keyFilterMinKeys;
 
   private DatabaseOptions(
       Codec<V> codec,
@@ -22,29 +30,41 @@ public final class DatabaseOptions<V> {
       boolean durable,
       @Nullable Validator<V> validator,
       @Nullable UpdateListener<V> listener,
-      int maxBatchEntries) {
+      int maxBatchEntries,
+      Limits limits,
+      long minFreeBytes,
+      long keyFilterMinKeys) {
     this.codec = codec;
     this.id = id;
     this.durable = durable;
     this.validator = validator;
     this.listener = listener;
     this.maxBatchEntries = maxBatchEntries;
+    this.limits = limits;
+    this.minFreeBytes = minFreeBytes;
+    this.keyFilterMinKeys = keyFilterMinKeys;
   }
 
   public static <V> DatabaseOptions<V> of(Codec<V> codec) {
     if (codec == null) {
       throw new IllegalArgumentException("codec must not be null");
     }
-    return new DatabaseOptions<>(codec, null, false, null, null, 4096);
+    return new DatabaseOptions<>(codec, null, false, null, null, 4096,
+        new Limits(16 << 10, 1 << 20, 1024, 1_000_000, 4096), 64L << 20, 1024);
   }
 
   /**
-   * The peer id of a new store. An existing store keeps the id it was created with and refuses to
-   * open under another.
+   * The peer id of a new store (at most 256 bytes of UTF-8, not empty). An existing store keeps
+   * the id it was created with and refuses to open under another.
    */
   public DatabaseOptions<V> withId(String id) {
     Strings.requirePeer(id, "id");
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries);
+    if (Limits.tooLong(id, Limits.MAX_PEER_ID_BYTES)) {
+      throw new IllegalArgumentException("id must be at most " + Limits.MAX_PEER_ID_BYTES
+          + " bytes of UTF-8");
+    }
+    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+        minFreeBytes, keyFilterMinKeys);
   }
 
   /**
@@ -53,15 +73,26 @@ public final class DatabaseOptions<V> {
    * process but not of the machine.
    */
   public DatabaseOptions<V> withDurable(boolean durable) {
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries);
+    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+        minFreeBytes, keyFilterMinKeys);
   }
 
+  /** Judges every local write; see {@link Validator} for where it runs and what it may do. */
   public DatabaseOptions<V> withValidator(Validator<V> validator) {
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries);
+    if (validator == null) {
+      throw new IllegalArgumentException("validator must not be null");
+    }
+    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+        minFreeBytes, keyFilterMinKeys);
   }
 
+  /** Told of every entry applied; see {@link UpdateListener} for where it runs. */
   public DatabaseOptions<V> withListener(UpdateListener<V> listener) {
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries);
+    if (listener == null) {
+      throw new IllegalArgumentException("listener must not be null");
+    }
+    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+        minFreeBytes, keyFilterMinKeys);
   }
 
   /** The most entries one group commit writes; more waiting writes go in the next one. */
@@ -69,7 +100,88 @@ public final class DatabaseOptions<V> {
     if (entries < 1) {
       throw new IllegalArgumentException("maxBatchEntries must be >= 1, was " + entries);
     }
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, entries);
+    return new DatabaseOptions<>(codec, id, durable, validator, listener, entries, limits,
+        minFreeBytes, keyFilterMinKeys);
+  }
+
+  /** The longest key, in bytes of UTF-8 (default 16 KiB). */
+  public DatabaseOptions<V> withMaxKeyBytes(int bytes) {
+    return withLimits(new Limits(positive(bytes, "maxKeyBytes"), limits.maxValueBytes(),
+        limits.maxLinks(), limits.maxUnseenLinks(), limits.maxPeers()));
+  }
+
+  /**
+   * The largest value, in bytes as the codec encodes it (default 1 MiB). Keep it well under the
+   * sync frame limit ({@code SyncOptions.maxFrameBytes}, 8 MiB): an entry that cannot fit a frame
+   * cannot replicate.
+   */
+  public DatabaseOptions<V> withMaxValueBytes(int bytes) {
+    return withLimits(new Limits(limits.maxKeyBytes(), positive(bytes, "maxValueBytes"),
+        limits.maxLinks(), limits.maxUnseenLinks(), limits.maxPeers()));
+  }
+
+  /**
+   * The most versions one entry may supersede (default 1024): a merge of more siblings than this
+   * must be done in steps.
+   */
+  public DatabaseOptions<V> withMaxLinks(int links) {
+    return withLimits(new Limits(limits.maxKeyBytes(), limits.maxValueBytes(),
+        positive(links, "maxLinks"), limits.maxUnseenLinks(), limits.maxPeers()));
+  }
+
+  /**
+   * The most links to versions not seen yet the database holds at once (default 1,000,000); an
+   * entry that would exceed it is refused. They are kept on disk, with only a summary per peer
+   * in memory.
+   */
+  public DatabaseOptions<V> withMaxUnseenLinks(long links) {
+    if (links < 0) {
+      throw new IllegalArgumentException("maxUnseenLinks must be >= 0, was " + links);
+    }
+    return withLimits(new Limits(limits.maxKeyBytes(), limits.maxValueBytes(), limits.maxLinks(),
+        links, limits.maxPeers()));
+  }
+
+  /**
+   * The most peers whose logs the database holds (default 4,096). Every hello carries a clock of
+   * them all, about (id length + 20) bytes each, and must fit a sync frame (8 MiB by default).
+   */
+  public DatabaseOptions<V> withMaxPeers(int peers) {
+    return withLimits(new Limits(limits.maxKeyBytes(), limits.maxValueBytes(), limits.maxLinks(),
+        limits.maxUnseenLinks(), positive(peers, "maxPeers")));
+  }
+
+  /**
+   * Bytes to keep free on the store's volume (default 64 MiB; 0 turns the check off). While the
+   * volume has less, the store refuses to open and writes fail with {@link StoreFullException}:
+   * LevelDB writes through memory maps, and on a full disk that crashes the JVM instead of failing
+   * the write. The check runs before every group commit; another process filling the disk between
+   * two commits can still cause that crash.
+   */
+  public DatabaseOptions<V> withMinFreeBytes(long bytes) {
+    if (bytes < 0) {
+      throw new IllegalArgumentException("minFreeBytes must be >= 0, was " + bytes);
+    }
+    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+        bytes, keyFilterMinKeys);
+  }
+
+  /** The key filter's starting size: tests make it small to exercise its rebuilds. */
+  DatabaseOptions<V> withKeyFilterMinKeys(long keys) {
+    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+        minFreeBytes, keys);
+  }
+
+  private DatabaseOptions<V> withLimits(Limits limits) {
+    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+        minFreeBytes, keyFilterMinKeys);
+  }
+
+  private static int positive(int n, String what) {
+    if (n < 1) {
+      throw new IllegalArgumentException(what + " must be >= 1, was " + n);
+    }
+    return n;
   }
 
   public Codec<V> codec() {
@@ -94,5 +206,37 @@ public final class DatabaseOptions<V> {
 
   public int maxBatchEntries() {
     return maxBatchEntries;
+  }
+
+  public int maxKeyBytes() {
+    return limits.maxKeyBytes();
+  }
+
+  public int maxValueBytes() {
+    return limits.maxValueBytes();
+  }
+
+  public int maxLinks() {
+    return limits.maxLinks();
+  }
+
+  public long maxUnseenLinks() {
+    return limits.maxUnseenLinks();
+  }
+
+  public int maxPeers() {
+    return limits.maxPeers();
+  }
+
+  public long minFreeBytes() {
+    return minFreeBytes;
+  }
+
+  Limits limits() {
+    return limits;
+  }
+
+  Store.Settings storeSettings() {
+    return new Store.Settings(id(), minFreeBytes, keyFilterMinKeys);
   }
 }

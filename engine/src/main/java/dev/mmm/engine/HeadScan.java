@@ -59,7 +59,7 @@ final class HeadScan implements AutoCloseable {
         }
         continue;
       }
-      List<Doc<byte[]>> live = DatabaseBehavior.live(RowFormat.heads(key, value));
+      List<Doc<byte[]>> live = Database.live(RowFormat.heads(key, value));
       if (!live.isEmpty()) {
         left--;
         return Optional.of(live);

@@ -6,33 +6,32 @@ import java.util.concurrent.CompletableFuture;
 import org.apache.pekko.Done;
 import org.jspecify.annotations.Nullable;
 
-/** Messages only the facade and the actor itself send. */
+/** Messages only the facade, replication's {@link Replica} and the actor itself send. */
 sealed interface InternalCommand extends DatabaseCommand {
 
   /**
-   * A write from the facade, answered through a future rather than an ask: no temporary actor and
-   * no timeout task per write.
+   * A write from the facade, already encoded and validated on the caller's thread, answered
+   * through a future rather than an ask: no temporary actor and no timeout task per write.
    *
    * @param value null for a tombstone
-   * @param links null to link the writer's own heads
+   * @param docs versions superseded besides the writer's own heads
    */
   record Write(
-      String key,
-      byte @Nullable [] value,
-      @Nullable List<Version> links,
-      CompletableFuture<Doc<byte[]>> promise)
+      String key, byte @Nullable [] value, List<Version> docs, CompletableFuture<Doc<byte[]>> promise)
       implements InternalCommand {}
 
-  /** {@link DatabaseCommand.Apply} from the facade. */
+  /**
+   * Entries from a remote. Applies of one chain (one sync session) are written in order, and once
+   * one fails the later ones write nothing.
+   */
   record ApplyEntries(
-      List<LogEntry<byte[]>> entries, CompletableFuture<DatabaseCommand.Applied> promise)
+      List<Replica.Stored> entries,
+      Replica.Chain chain,
+      boolean recovering,
+      CompletableFuture<DatabaseCommand.Applied> promise)
       implements InternalCommand {}
 
-  /** A garbage-collected range of a peer's log, taken as held (see {@link Batch#skip}). */
-  record Skip(String peer, long from, long to, CompletableFuture<Boolean> promise)
-      implements InternalCommand {}
-
-  /** Drop the bodies of superseded entries: superseded version -> a version superseding it. */
+  /** Drop the values of superseded entries: superseded version -> a version superseding it. */
   record Collect(Map<Version, Version> supersededBy, CompletableFuture<Integer> promise)
       implements InternalCommand {}
 
@@ -40,11 +39,27 @@ sealed interface InternalCommand extends DatabaseCommand {
   record Report(String peer, Map<String, Long> clock, CompletableFuture<Done> promise)
       implements InternalCommand {}
 
+  /** Refuse writes and syncs until recovered, across restarts. */
+  record RequireRecovery(String reason, CompletableFuture<Done> promise)
+      implements InternalCommand {}
+
+  /** Write the own entries set aside again and take writes again. */
+  record FinishRecovery(CompletableFuture<List<Version>> promise) implements InternalCommand {}
+
+  /** Commit what is pending, close the store, answer everything after with closed. */
+  record Close(CompletableFuture<Done> promise) implements InternalCommand {}
+
+  /** A Pekko-native write the validator has judged (off the actor's thread). */
+  record Judged(DatabaseCommand write, @Nullable Throwable refusal)
+      implements InternalCommand {}
+
   /** Commit what the mailbox held: sent to self, so it queues behind the waiting writes. */
   enum Flush implements InternalCommand {
     INSTANCE
   }
 
-  /** Commit what is pending, close the store, stop. */
-  record Close(CompletableFuture<Done> promise) implements InternalCommand {}
+  /** A closed database's actor has answered late callers long enough. */
+  enum Linger implements InternalCommand {
+    INSTANCE
+  }
 }

@@ -7,15 +7,18 @@ import java.util.Arrays;
  * The store's row keys. One LevelDB keyspace, a tag byte per table:
  *
  * <pre>
- *   META  name                 -> meta value (peer id, format version)
+ *   META  name                 -> meta value (format version, peer id, recovery state)
  *   LOG   peer seq             -> entry                      every peer's log, own and relayed
  *   HEAD  key                  -> the key's heads, values inline
- *   LINK  key peer seq         -> linking version            links to versions not seen yet
- *   CLOCK peer                 -> highest contiguous seq held
+ *   LINK  peer seq key         -> (empty)                    a link to a version not seen yet,
+ *                                                            by an entry of key
+ *   CLOCK peer                 -> highest contiguous seq held, fingerprint of its entry
  *   PEER  peer                 -> the clock that remote peer last reported holding
+ *   FORK  index                -> own entry set aside by recovery, to be written again
  * </pre>
  *
- * A log row below its peer's clock that is missing was garbage-collected (history GC).
+ * Every seq up to a peer's clock has its log row (history GC keeps stubs, never gaps). LINK rows
+ * lead with the linked version, so an arriving entry finds what links it with one seek.
  *
  * A string is its UTF-8 bytes with 0x00 escaped as 0x00 0xFF and ended by 0x00 0x01, so any string
  * (NUL and U+FFFF included) stays apart from what follows it and rows sort by the strings' byte
@@ -30,6 +33,7 @@ final class Keyspace {
   static final byte LINK = 0x04;
   static final byte CLOCK = 0x05;
   static final byte PEER = 0x06;
+  static final byte FORK = 0x07;
 
   static byte[] meta(String name) {
     return new Writer(META).string(name).bytes();
@@ -47,8 +51,17 @@ final class Keyspace {
     return new Writer(HEAD).string(key).bytes();
   }
 
-  static byte[] link(String key, Version target) {
-    return new Writer(LINK).string(key).string(target.peer()).seq(target.seq()).bytes();
+  static byte[] link(Version target, String key) {
+    return new Writer(LINK).string(target.peer()).seq(target.seq()).string(key).bytes();
+  }
+
+  /** The prefix of every LINK row naming {@code target}. */
+  static byte[] linksTo(Version target) {
+    return new Writer(LINK).string(target.peer()).seq(target.seq()).bytes();
+  }
+
+  static byte[] fork(long index) {
+    return new Writer(FORK).seq(index).bytes();
   }
 
   static byte[] clock(String peer) {
@@ -80,7 +93,7 @@ final class Keyspace {
         && Arrays.equals(row, 0, prefix.length, prefix, 0, prefix.length);
   }
 
-  /** The seq that ends a LOG or LINK row key. */
+  /** The seq that ends a LOG or FORK row key. */
   static long lastSeq(byte[] row) {
     long v = 0;
     for (int i = row.length - 8; i < row.length; i++) {

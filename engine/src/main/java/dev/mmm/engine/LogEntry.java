@@ -8,16 +8,31 @@ import org.jspecify.annotations.Nullable;
  *
  * @param links the versions this entry supersedes, chosen by its writer
  * @param deleted a tombstone; then {@code value} is null
+ * @param collected history GC dropped the value of this superseded entry; then {@code value} is
+ *     null, and the entry still supersedes its links
  */
 public record LogEntry<V>(
-    String peer, long seq, String key, @Nullable V value, List<Version> links, boolean deleted) {
+    String peer,
+    long seq,
+    String key,
+    @Nullable V value,
+    List<Version> links,
+    boolean deleted,
+    boolean collected) {
 
   public LogEntry {
     links = List.copyOf(links);
-    if (deleted != (value == null)) {
-      throw new IllegalArgumentException(
-          deleted ? "a tombstone carries no value" : "an entry that is not deleted needs a value");
+    if ((value == null) != (deleted || collected)) {
+      throw new IllegalArgumentException(value == null
+          ? "an entry that is neither deleted nor collected needs a value"
+          : "a tombstone or a collected entry carries no value");
     }
+  }
+
+  /** An entry as written: not collected. */
+  public LogEntry(
+      String peer, long seq, String key, @Nullable V value, List<Version> links, boolean deleted) {
+    this(peer, seq, key, value, links, deleted, false);
   }
 
   public Version version() {

@@ -5,7 +5,8 @@ import java.util.Optional;
 import org.jspecify.annotations.Nullable;
 
 /**
- * What {@code db.log} streams: every entry of every peer's log held here, per peer in seq order,
+ * What {@code db.log} streams: every entry of every peer's log held here, each peer's in seq order
+ * (peers take turns, a chunk of entries at a time),
  * after the {@code from} clock (the entries a holder of that clock lacks) and up to the {@code
  * until} clock if one is given, else up to what is held when the stream starts; then, if {@code
  * live}, every entry applied later, until the stream is cancelled or the database closes.
@@ -58,15 +59,19 @@ public final class LogOptions {
   }
 
   private static Map<String, Long> checked(Map<String, Long> clock) {
-    Map<String, Long> copy = Map.copyOf(clock);
-    copy.forEach(
+    if (clock == null) {
+      throw new IllegalArgumentException("clock must not be null");
+    }
+    Map<String, Long> copy = new java.util.HashMap<>();
+    clock.forEach(
         (peer, seq) -> {
           Strings.requireValid(peer, "peer");
-          if (seq < 0) {
+          if (seq == null || seq < 0) {
             throw new IllegalArgumentException("clock of " + peer + " must be >= 0, was " + seq);
           }
+          copy.put(peer, seq);
         });
-    return copy;
+    return Map.copyOf(copy);
   }
 
   @Override

@@ -14,19 +14,21 @@ record LogRow(
     String key,
     List<Version> links,
     boolean deleted,
+    boolean stub,
     byte @Nullable [] value,
-    boolean inHead) {
+    boolean inHead,
+    long fingerprint) {
 
   Version version() {
     return new Version(peer, seq);
   }
 
   /** The entry, its value taken from the heads of its key when it lives there. */
-  LogEntry<byte[]> entry(List<LogEntry<byte[]>> headsOfKey) {
-    if (deleted || !inHead) {
-      return new LogEntry<>(peer, seq, key, value, links, deleted);
+  Row row(List<Row> headsOfKey) {
+    if (!inHead || deleted) {
+      return new Row(peer, seq, key, value, links, deleted, stub, fingerprint);
     }
-    for (LogEntry<byte[]> h : headsOfKey) {
+    for (Row h : headsOfKey) {
       if (h.seq() == seq && h.peer().equals(peer)) {
         return h;
       }

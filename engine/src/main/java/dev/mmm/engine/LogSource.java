@@ -1,9 +1,13 @@
 package dev.mmm.engine;
 
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.stream.Attributes;
 import org.apache.pekko.stream.Outlet;
@@ -13,23 +17,25 @@ import org.apache.pekko.stream.stage.AbstractOutHandler;
 import org.apache.pekko.stream.stage.AsyncCallback;
 import org.apache.pekko.stream.stage.GraphStage;
 import org.apache.pekko.stream.stage.GraphStageLogic;
+import org.jspecify.annotations.Nullable;
 
 /**
- * Streams log entries after a clock, peer by peer in seq order, reading the store in chunks as
- * downstream pulls: memory stays at one chunk whatever the backlog. A one-shot stream stops at the
- * clock of the instant it started; a live one, having caught up, waits on the {@link ChangeFeed}
- * and reads on from where it stopped. Garbage-collected entries are simply absent: a gap in a
- * peer's seqs.
+ * Streams log entries after a clock, each peer's in seq order, reading the store in chunks as
+ * downstream pulls: memory stays at one chunk whatever the backlog (and the decoded heads rows
+ * the chunks take values from, bounded, see {@link HeadsCache}). Peers take turns chunk by
+ * chunk, so a peer whose log grows fast never holds back another's entries for more than one
+ * chunk per peer. A one-shot stream stops at the clock of the instant it started; a live one,
+ * having caught up, waits on the {@link ChangeFeed} and reads on from where it stopped.
  */
-final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
+final class LogSource extends GraphStage<SourceShape<Replica.Stored>> {
   static final int CHUNK = 256;
 
-  static Source<LogEntry<byte[]>, NotUsed> create(Store store, ChangeFeed feed, LogOptions options) {
+  static Source<Replica.Stored, NotUsed> create(Store store, ChangeFeed feed, LogOptions options) {
     return Source.fromGraph(new LogSource(store, feed, options));
   }
 
-  private final Outlet<LogEntry<byte[]>> out = Outlet.create("LogSource.out");
-  private final SourceShape<LogEntry<byte[]>> shape = SourceShape.of(out);
+  private final Outlet<Replica.Stored> out = Outlet.create("LogSource.out");
+  private final SourceShape<Replica.Stored> shape = SourceShape.of(out);
   private final Store store;
   private final ChangeFeed feed;
   private final LogOptions options;
@@ -47,7 +53,7 @@ final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
   }
 
   @Override
-  public SourceShape<LogEntry<byte[]>> shape() {
+  public SourceShape<Replica.Stored> shape() {
     return shape;
   }
 
@@ -55,10 +61,14 @@ final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
   public GraphStageLogic createLogic(Attributes attributes) {
     return new GraphStageLogic(shape) {
       private final Map<String, Long> position = new HashMap<>(options.from());
-      private final ArrayDeque<LogEntry<byte[]>> buffer = new ArrayDeque<>();
+      private final ArrayDeque<Replica.Stored> buffer = new ArrayDeque<>();
+      private final HeadsCache heads = new HeadsCache();
       private Map<String, Long> target = Map.of();
+      /** Where the next chunk starts: the peer after the one that filled the last. */
+      private int turn;
       private boolean waiting;
       private AsyncCallback<Boolean> wake;
+      private final Runnable wakeUp = () -> wake.invoke(Boolean.TRUE);
 
       {
         setHandler(
@@ -80,8 +90,17 @@ final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
                 emitNext();
               }
             });
-        Map<String, Long> held = store.clock();
-        target = options.until().map(until -> lower(until, held)).orElse(held);
+        try {
+          Map<String, Long> held = store.clock();
+          target = options.until().map(until -> lower(until, held)).orElse(held);
+        } catch (RuntimeException e) {
+          failStage(e);
+        }
+      }
+
+      @Override
+      public void postStop() {
+        feed.cancel(wakeUp);
       }
 
       private void emitNext() {
@@ -95,8 +114,8 @@ final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
             }
             // Register before looking again, so a commit between the two is not missed.
             waiting = true;
-            feed.await(() -> wake.invoke(Boolean.TRUE));
-            target = store.clock();
+            heads.clear(); // caught up: a stream that waits holds no more than its chunk
+            feed.await(wakeUp);
             fill();
           }
           if (!buffer.isEmpty()) {
@@ -111,39 +130,138 @@ final class LogSource extends GraphStage<SourceShape<LogEntry<byte[]>>> {
 
       /** Reads up to one chunk of entries that lie between position and target. */
       private void fill() {
+        if (store.isClosed()) {
+          throw new DatabaseClosedException("database " + store.dir() + " is closed");
+        }
         if (options.live()) {
+          long ownBefore = target.getOrDefault(store.id(), 0L);
           target = store.clock();
+          long own = target.getOrDefault(store.id(), 0L);
+          if (own < ownBefore) {
+            // A recovery set aside own entries and stepped the clock back (clocks move back for
+            // nothing else): the peers' entries that take those seqs are news to this stream.
+            position.computeIfPresent(store.id(), (p, at) -> Math.min(at, own));
+          }
         }
         List<String> peers = target.keySet().stream().sorted(Strings::compare).toList();
+        if (peers.isEmpty()) {
+          return;
+        }
         try (Cursor c = store.cursor(true)) {
-          for (String peer : peers) {
-            long from = position.getOrDefault(peer, 0L);
-            long to = target.get(peer);
-            if (from >= to) {
-              continue;
-            }
-            c.seek(Keyspace.log(peer, from + 1));
-            byte[] prefix = Keyspace.logPrefix(peer);
-            while (buffer.size() < CHUNK && c.valid() && Keyspace.startsWith(c.key(), prefix)) {
-              long seq = Keyspace.lastSeq(c.key());
-              if (seq > to) {
-                break;
-              }
-              LogRow row = RowFormat.entry(peer, seq, c.value());
-              buffer.add(row.inHead() ? row.entry(store.heads(row.key(), c)) : row.entry(List.of()));
-              position.put(peer, seq);
-              c.next();
-            }
-            if (buffer.size() < CHUNK) {
-              // The rest of this range was garbage-collected.
-              position.put(peer, to);
-            }
+          heads.newSnapshot();
+          for (int i = 0; i < peers.size() && buffer.size() < CHUNK; i++) {
+            String peer = peers.get((turn + i) % peers.size());
+            read(c, peer);
             if (buffer.size() >= CHUNK) {
-              return;
+              turn = (turn + i + 1) % peers.size();
             }
           }
         }
       }
+
+      private void read(Cursor c, String peer) {
+        long from = position.getOrDefault(peer, 0L);
+        long to = target.get(peer);
+        if (from >= to) {
+          return;
+        }
+        c.seek(Keyspace.log(peer, from + 1));
+        byte[] prefix = Keyspace.logPrefix(peer);
+        while (buffer.size() < CHUNK && c.valid() && Keyspace.startsWith(c.key(), prefix)) {
+          long seq = Keyspace.lastSeq(c.key());
+          if (seq > to) {
+            break;
+          }
+          LogRow row = RowFormat.entry(peer, seq, c.value());
+          Row r;
+          if (row.inHead() && !row.deleted()) {
+            r = heads.head(row, c);
+          } else {
+            r = row.row(List.of());
+          }
+          buffer.add(new Replica.Stored(r.entry(), r.fingerprint()));
+          position.put(peer, seq);
+          c.next();
+        }
+      }
     };
+  }
+
+  /**
+   * Where a stream finds the values of entries that are heads: in their keys' heads rows, read at
+   * the chunk's snapshot with a point read. A row of many heads (siblings) is decoded once and kept,
+   * looked up by version, while its bytes stay the same (checked once per chunk), so reading the log
+   * of a key with n siblings costs n, not n^2. Rows of a few heads are decoded each time: cheaper
+   * than keeping them. Bounded by {@link #MAX_ROWS} heads kept, and emptied while the stream waits.
+   */
+  final class HeadsCache {
+    static final int MAX_ROWS = 1 << 14;
+    /** Rows with fewer heads are not kept. */
+    static final int MIN_KEPT = 8;
+
+    private record Decoded(byte[] raw, Map<Version, Row> byVersion) {}
+
+    private final LinkedHashMap<String, Decoded> byKey = new LinkedHashMap<>(16, 0.75f, true);
+    private final Set<String> checked = new HashSet<>();
+    private int rows;
+
+    /** A chunk with a new snapshot begins: every key kept must be checked against it again. */
+    void newSnapshot() {
+      checked.clear();
+    }
+
+    void clear() {
+      byKey.clear();
+      checked.clear();
+      rows = 0;
+    }
+
+    /** The head the log row keeps its value in, as the cursor's snapshot holds it. */
+    Row head(LogRow row, Cursor c) {
+      String key = row.key();
+      Decoded kept = byKey.get(key);
+      if (kept == null || !checked.contains(key)) {
+        byte[] raw = store.headsRow(key, c);
+        if (kept != null && Arrays.equals(kept.raw(), raw)) {
+          checked.add(key);
+        } else {
+          if (kept != null) {
+            rows -= kept.byVersion().size();
+            byKey.remove(key);
+            kept = null;
+          }
+          List<Row> decoded = raw == null ? List.of() : RowFormat.heads(key, raw);
+          if (decoded.size() < MIN_KEPT) {
+            return row.row(decoded);
+          }
+          kept = keep(key, raw, decoded);
+        }
+      }
+      Row h = kept.byVersion().get(row.version());
+      if (h == null) {
+        throw new StoreException("log row " + row.version() + " keeps its value in the heads of '"
+            + key + "', which lack it");
+      }
+      return h;
+    }
+
+    private Decoded keep(String key, byte[] raw, List<Row> decoded) {
+      Map<Version, Row> byVersion = new HashMap<>(decoded.size() * 2);
+      for (Row h : decoded) {
+        byVersion.put(h.version(), h);
+      }
+      rows += byVersion.size();
+      var oldest = byKey.entrySet().iterator();
+      while (rows > MAX_ROWS && oldest.hasNext()) {
+        Map.Entry<String, Decoded> e = oldest.next();
+        rows -= e.getValue().byVersion().size();
+        checked.remove(e.getKey());
+        oldest.remove();
+      }
+      Decoded d = new Decoded(raw, byVersion);
+      byKey.put(key, d);
+      checked.add(key);
+      return d;
+    }
   }
 }

@@ -6,56 +6,90 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.jspecify.annotations.Nullable;
 
 /**
- * Row values (format 1). Peer and seq of a log row live in its key, so the value holds the rest:
+ * Row values (format 2). Peer and seq of a log row live in its key, so the value holds the rest:
  *
  * <pre>
- *   entry: flags(1) key links value(rest; none if deleted or kept in the heads row)
- *   heads: varint n, n * (peer, varint seq, flags(1), links, [varint len, value] unless deleted)
+ *   entry: flags(1) fingerprint(8) key links value(rest; none if deleted, a stub, or kept in the
+ *          heads row)
+ *   heads: varint n, n * (peer, varint seq, flags(1), fingerprint(8), links,
+ *          [varint len, value] unless deleted)
+ *   dot:   varint seq, fingerprint(8)                      -- a clock row
  *   links: varint n, n * (peer, varint seq)
- *   clock: varint n, n * (peer, varint seq)
+ *   clock: varint n, n * (peer, varint seq)                -- a reported clock
+ *   fork:  varint seq, entry                               -- an own entry set aside by recovery
  * </pre>
  *
- * Strings are a varint length and UTF-8 bytes. Flag bit 0 marks a tombstone; bit 1 a log row
- * whose value lives in the heads row of its key (see {@link LogRow}).
+ * Strings are a varint length and UTF-8 bytes; fingerprints 8 bytes big-endian. Flags: bit 0 a
+ * tombstone, bit 1 a log row whose value lives in the heads row of its key (see {@link LogRow}),
+ * bit 2 a stub (history GC dropped the value).
  */
 final class RowFormat {
   private RowFormat() {}
 
-  static final int FORMAT_VERSION = 1;
+  static final int FORMAT_VERSION = 2;
   private static final int DELETED = 1;
   private static final int IN_HEAD = 2;
+  private static final int STUB = 4;
 
-  /** The log row of {@code e}, with its value unless {@code inHead}. */
-  static byte[] entry(LogEntry<byte[]> e, boolean inHead) {
-    boolean withValue = e.value() != null && !inHead;
-    Out out = new Out(32 + e.key().length() + (withValue ? e.value().length : 0));
-    out.b((e.deleted() ? DELETED : 0) | (inHead ? IN_HEAD : 0)).string(e.key());
-    links(out, e.links());
-    if (withValue) {
-      out.raw(e.value());
-    }
+  /** The log row of {@code r}, with its value unless {@code inHead}. */
+  static byte[] entry(Row r, boolean inHead) {
+    boolean withValue = r.value() != null && !inHead;
+    Out out = new Out(48 + r.key().length() + (withValue ? r.value().length : 0));
+    entry(out, r, inHead, withValue);
     return out.bytes();
   }
 
+  private static void entry(Out out, Row r, boolean inHead, boolean withValue) {
+    out.b(flags(r) | (inHead ? IN_HEAD : 0)).fixed64(r.fingerprint()).string(r.key());
+    links(out, r.links());
+    if (withValue) {
+      out.raw(r.value());
+    }
+  }
+
+  private static int flags(Row r) {
+    return (r.deleted() ? DELETED : 0) | (r.stub() ? STUB : 0);
+  }
+
   static LogRow entry(String peer, long seq, byte[] row) {
-    In in = new In(row);
+    return entry(peer, seq, new In(row));
+  }
+
+  private static LogRow entry(String peer, long seq, In in) {
     int flags = in.b();
+    long fp = in.fixed64();
     boolean deleted = (flags & DELETED) != 0;
     boolean inHead = (flags & IN_HEAD) != 0;
+    boolean stub = (flags & STUB) != 0;
     String key = in.string();
     List<Version> links = links(in);
-    byte[] value = deleted || inHead ? null : in.rest();
-    return new LogRow(peer, seq, key, links, deleted, value, inHead);
+    byte[] value = deleted || inHead || stub ? null : in.rest();
+    return new LogRow(peer, seq, key, links, deleted, stub, value, inHead, fp);
+  }
+
+  /** An own entry recovery set aside for re-issue: its seq, then the entry with its value. */
+  static byte[] fork(Row r) {
+    Out out = new Out(64 + r.key().length() + (r.value() == null ? 0 : r.value().length));
+    out.varint(r.seq());
+    entry(out, r, false, r.value() != null);
+    return out.bytes();
+  }
+
+  static Row fork(String peer, byte[] row) {
+    In in = new In(row);
+    long seq = in.seq();
+    return entry(peer, seq, in).row(List.of());
   }
 
   /** The heads row of a key: its heads sorted by (peer, seq), tombstones included. */
-  static byte[] heads(List<LogEntry<byte[]>> heads) {
+  static byte[] heads(List<Row> heads) {
     Out out = new Out(64);
     out.varint(heads.size());
-    for (LogEntry<byte[]> h : heads) {
-      out.string(h.peer()).varint(h.seq()).b(h.deleted() ? DELETED : 0);
+    for (Row h : heads) {
+      out.string(h.peer()).varint(h.seq()).b(flags(h)).fixed64(h.fingerprint());
       links(out, h.links());
       if (h.value() != null) {
         out.varint(h.value().length).raw(h.value());
@@ -64,17 +98,22 @@ final class RowFormat {
     return out.bytes();
   }
 
-  static List<LogEntry<byte[]>> heads(String key, byte[] row) {
+  static List<Row> heads(String key, byte[] row) {
     In in = new In(row);
     int n = in.count();
-    List<LogEntry<byte[]>> heads = new ArrayList<>(n);
+    List<Row> heads = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
       String peer = in.peer();
       long seq = in.seq();
-      boolean deleted = (in.b() & DELETED) != 0;
+      int flags = in.b();
+      long fp = in.fixed64();
+      boolean deleted = (flags & DELETED) != 0;
+      if ((flags & STUB) != 0) {
+        throw new StoreException("corrupt heads row of '" + key + "': a stub as a head");
+      }
       List<Version> links = links(in);
       byte[] value = deleted ? null : in.bytes(in.count());
-      heads.add(new LogEntry<>(peer, seq, key, value, links, deleted));
+      heads.add(new Row(peer, seq, key, value, links, deleted, false, fp));
     }
     return heads;
   }
@@ -93,6 +132,18 @@ final class RowFormat {
       links.add(new Version(in.peer(), in.seq()));
     }
     return links;
+  }
+
+  /** A clock row: the seq and the fingerprint of the entry at it (0: not known). */
+  static byte[] dot(long seq, long fingerprint) {
+    return new Out(18).varint(seq).fixed64(fingerprint).bytes();
+  }
+
+  /** A clock row read back: {seq, fingerprint}. */
+  static long[] dot(byte[] row) {
+    In in = new In(row);
+    long seq = in.varint();
+    return new long[] {seq, in.fixed64()};
   }
 
   static byte[] clock(Map<String, Long> clock) {
@@ -141,6 +192,14 @@ final class RowFormat {
         v >>>= 7;
       }
       buf[len++] = (byte) v;
+      return this;
+    }
+
+    Out fixed64(long v) {
+      ensure(8);
+      for (int shift = 56; shift >= 0; shift -= 8) {
+        buf[len++] = (byte) (v >>> shift);
+      }
       return this;
     }
 
@@ -194,6 +253,17 @@ final class RowFormat {
       throw corrupt();
     }
 
+    long fixed64() {
+      if (pos + 8 > buf.length) {
+        throw corrupt();
+      }
+      long v = 0;
+      for (int i = 0; i < 8; i++) {
+        v = (v << 8) | (buf[pos++] & 0xFF);
+      }
+      return v;
+    }
+
     /** A version's peer: never empty, so an empty one means damage. */
     String peer() {
       String peer = string();
@@ -240,5 +310,10 @@ final class RowFormat {
     private StoreException corrupt() {
       return new StoreException("corrupt row value at byte " + pos + " of " + buf.length);
     }
+  }
+
+  /** For callers that may have no row. */
+  static @Nullable LogRow entryOrNull(String peer, long seq, byte @Nullable [] row) {
+    return row == null ? null : entry(peer, seq, row);
   }
 }

@@ -1,10 +1,18 @@
 package dev.mmm.engine;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.security.SecureRandom;
+import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -26,82 +34,175 @@ import org.iq80.leveldb.Snapshot;
 import org.iq80.leveldb.WriteBatch;
 import org.iq80.leveldb.WriteOptions;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One peer's LevelDB store (see {@link Keyspace} for its rows). Reads are safe from any thread;
  * writes come only from the database actor, through {@link Batch}, one {@code WriteBatch} per
  * group of entries.
  *
- * <p>The writer keeps two small things in memory, rebuilt from their rows on open (never from the
- * log, so opening costs the same whatever the store holds): the clock, and the links that name
- * versions not seen yet.
+ * <p>What the writer keeps in memory (the clock, reported clocks, where links to unseen versions
+ * are, the key filter) is loaded from its rows on open, never from the log, and changes only when
+ * a batch has been written ({@link #commit}): a batch that fails leaves it as it was.
+ *
+ * <p>After a write fails the store is <em>failed</em>: LevelDB's log may end in a torn record, and
+ * writing on would misplace every later record. It refuses writes until it is closed and opened
+ * again; opening cuts the torn record (never acknowledged) and refuses any other damage instead
+ * of skipping it ({@link LogTail}, then LevelDB's paranoid checks).
+ *
+ * <p>Free space: LevelDB writes through memory maps, so running out of space is a SIGBUS, not an
+ * error. Opening needs {@code minFreeBytes} beyond the bytes of the logs it replays into a table;
+ * a commit needs it beyond twice the batch and beyond what the logs hold (the memtable LevelDB
+ * flushes to a table in its own thread). Compactions between levels are not accounted for: they
+ * can need tens of MiB more, which the default threshold (64 MiB) is meant to leave.
  */
 final class Store implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Store.class);
+
   /** LevelDB tuning shared with the raw baseline of the benchmarks. */
   static final int WRITE_BUFFER_BYTES = 16 << 20;
 
   static final long CACHE_BYTES = 32L << 20;
 
-  private static final Set<Path> OPEN = ConcurrentHashMap.newKeySet();
+  /** Open stores by the file identity of their directory: two paths to one directory are one. */
+  private static final Set<Object> OPEN = ConcurrentHashMap.newKeySet();
+
   private static final byte[] META_FORMAT = Keyspace.meta("format");
   private static final byte[] META_ID = Keyspace.meta("id");
+  private static final byte[] META_RECOVERY = Keyspace.meta("recovery");
+
+  /** What opening a store needs besides its directory. */
+  record Settings(Optional<String> id, long minFreeBytes, long keyFilterMinKeys) {}
+
+  /** A committed clock: per peer the highest contiguous seq, and the fingerprint of its entry. */
+  record Clock(Map<String, Long> seqs, Map<String, Long> fingerprints) {}
+
+  /** What a written batch changes in the writer's memory; see {@link #commit}. */
+  record Commit(
+      Map<String, long[]> clock,
+      Map<String, Map<String, Long>> reports,
+      List<Version> linksAdded,
+      Map<Version, Integer> linksResolved,
+      List<String> keysAdded,
+      @Nullable String recoverySet,
+      boolean recoveryCleared,
+      int forksAdded,
+      boolean forksCleared) {}
 
   private final Path dir;
+  private final Object identity;
   private final DB db;
   private final String id;
+  private final FileStore volume;
+  private final long minFreeBytes;
   private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
   private final Set<Cursor> cursors = ConcurrentHashMap.newKeySet();
+  private final KeyFilter keys;
   private volatile boolean closed;
-  private volatile Map<String, Long> clock;
+  private volatile Clock clock = new Clock(Map.of(), Map.of());
   private volatile Map<String, Map<String, Long>> reported = Map.of();
-  /** Version not seen yet -> the keys of entries linking it. Writer thread only. */
-  private final Map<Version, Set<String>> unseen = new HashMap<>();
-  private final KeyFilter keys = new KeyFilter(this);
+  private volatile @Nullable String recovery;
+  private volatile @Nullable StoreException failed;
+  /** Writer only: peer -> {lowest seq, highest seq, rows} of LINK rows naming that peer. */
+  private final Map<String, long[]> unseen = new HashMap<>();
+  private long unseenTotal;
+  private int forks;
+  /** Writer only: bytes of LevelDB's logs at the last look, and bytes committed since. */
+  private long logBytes = -1;
+  private long committedSinceLook;
 
-  private Store(Path dir, DB db, String id) {
+  private Store(
+      Path dir, Object identity, DB db, String id, FileStore volume, Settings settings) {
     this.dir = dir;
+    this.identity = identity;
     this.db = db;
     this.id = id;
-    this.clock = Map.of();
+    this.volume = volume;
+    this.minFreeBytes = settings.minFreeBytes();
+    this.keys = new KeyFilter(this, settings.keyFilterMinKeys());
   }
 
   static Options options() {
     return new Options()
         .createIfMissing(true)
+        .paranoidChecks(true)
         .writeBufferSize(WRITE_BUFFER_BYTES)
         .cacheSize(CACHE_BYTES)
         .compressionType(CompressionType.SNAPPY);
   }
 
   /**
-   * Opens or creates the store in {@code dir}. A new store takes {@code wantedId}, or a fresh
-   * random one; an existing store keeps its own and refuses a different {@code wantedId}, since
-   * two ids for one log would break seq continuity.
+   * Opens or creates the store in {@code dir}. A new store takes the wanted id, or a fresh random
+   * one; an existing store keeps its own and refuses a different one, since two ids for one log
+   * would break seq continuity.
    */
-  static Store open(Path dir, Optional<String> wantedId) {
-    Path key = dir.toAbsolutePath().normalize();
-    if (!OPEN.add(key)) {
-      throw new StoreException("database " + key + " is already open in this JVM");
+  static Store open(Path dir, Settings settings) {
+    Path abs = dir.toAbsolutePath().normalize();
+    Object identity;
+    FileStore volume;
+    try {
+      Files.createDirectories(abs);
+      identity = identity(abs);
+      volume = Files.getFileStore(abs);
+    } catch (IOException e) {
+      throw new StoreException("cannot open database " + abs + ": " + e, e);
+    }
+    if (!OPEN.add(identity)) {
+      throw new StoreException("database " + abs
+          + " is already open in this JVM (perhaps through another path to the same directory)");
     }
     DB db = null;
     try {
-      Files.createDirectories(key);
-      db = JniDBFactory.factory.open(key.toFile(), options());
-      String id = checkMeta(db, key, wantedId);
-      Store store = new Store(key, db, id);
+      requireSpaceToOpen(volume, settings.minFreeBytes(), abs);
+      repairTail(abs);
+      db = JniDBFactory.factory.open(abs.toFile(), options());
+      String id = checkMeta(db, abs, settings.id());
+      Store store = new Store(abs, identity, db, id, volume, settings);
       store.load();
+      store.verify();
       store.keys.build();
       return store;
     } catch (IOException | DBException e) {
       closeQuietly(db);
-      OPEN.remove(key);
-      throw new StoreException(
-          "cannot open database " + key + ": " + e.getMessage()
-              + " (is it open in another process?)", e);
+      OPEN.remove(identity);
+      throw new StoreException("cannot open database " + abs + ": " + e.getMessage()
+          + (String.valueOf(e.getMessage()).contains("lock") ? " (is it open in another process?)"
+              : ""), e);
     } catch (RuntimeException e) {
       closeQuietly(db);
-      OPEN.remove(key);
+      OPEN.remove(identity);
       throw e;
+    }
+  }
+
+  /** The directory's file key (device and inode on Unix), or its real path where there is none. */
+  private static Object identity(Path dir) throws IOException {
+    Object key = Files.readAttributes(dir, BasicFileAttributes.class).fileKey();
+    return key != null ? key : dir.toRealPath();
+  }
+
+  /**
+   * Cuts a torn last record off LevelDB's logs (see {@link LogTail}), holding LevelDB's lock file
+   * meanwhile so that a process that has the store open is never touched.
+   */
+  private static void repairTail(Path dir) throws IOException {
+    try (FileChannel lockFile = FileChannel.open(dir.resolve("LOCK"),
+        StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+      FileLock held;
+      try {
+        held = lockFile.tryLock();
+      } catch (OverlappingFileLockException e) {
+        held = null;
+      }
+      if (held == null) {
+        throw new StoreException("database " + dir + " is locked: open in another process");
+      }
+      try {
+        LogTail.repair(dir);
+      } finally {
+        held.release();
+      }
     }
   }
 
@@ -115,20 +216,29 @@ final class Store implements AutoCloseable {
         }
       }
       String id = wantedId.orElseGet(Store::newId);
-      WriteBatch batch = db.createWriteBatch();
-      batch.put(META_FORMAT, RowFormat.varint(RowFormat.FORMAT_VERSION));
-      batch.put(META_ID, id.getBytes(StandardCharsets.UTF_8));
-      db.write(batch, new WriteOptions().sync(true));
-      batch.close();
+      try (WriteBatch batch = db.createWriteBatch()) {
+        batch.put(META_FORMAT, RowFormat.varint(RowFormat.FORMAT_VERSION));
+        batch.put(META_ID, id.getBytes(StandardCharsets.UTF_8));
+        db.write(batch, new WriteOptions().sync(true));
+      }
       return id;
     }
     long version = RowFormat.varint(format);
-    if (version != RowFormat.FORMAT_VERSION) {
-      throw new StoreException(
-          dir + " has store format " + version + "; this version reads format "
-              + RowFormat.FORMAT_VERSION + " only");
+    if (version == 1) {
+      throw new StoreException(dir + " has store format 1, written by a pre-release of mmm (0.1) "
+          + "before fingerprints and history stubs; this version reads format "
+          + RowFormat.FORMAT_VERSION + " only: replicate its data into a new store with that "
+          + "pre-release");
     }
-    String id = new String(db.get(META_ID), StandardCharsets.UTF_8);
+    if (version != RowFormat.FORMAT_VERSION) {
+      throw new StoreException(dir + " has store format " + version
+          + "; this version reads format " + RowFormat.FORMAT_VERSION + " only");
+    }
+    byte[] idRow = db.get(META_ID);
+    if (idRow == null || idRow.length == 0) {
+      throw new StoreException(dir + " is damaged: it has no peer id row");
+    }
+    String id = new String(idRow, StandardCharsets.UTF_8);
     if (wantedId.isPresent() && !wantedId.get().equals(id)) {
       throw new StoreException(
           dir + " belongs to peer '" + id + "', not '" + wantedId.get()
@@ -145,28 +255,45 @@ final class Store implements AutoCloseable {
   }
 
   private void load() {
-    Map<String, Long> loaded = new TreeMap<>(Strings::compare);
+    Map<String, Long> seqs = new TreeMap<>(Strings::compare);
+    Map<String, Long> fps = new HashMap<>();
+    Map<String, Map<String, Long>> peers = new HashMap<>();
     try (Cursor c = cursor(false)) {
       byte[] prefix = Keyspace.table(Keyspace.CLOCK);
       for (c.seek(prefix); c.valid() && Keyspace.startsWith(c.key(), prefix); c.next()) {
-        loaded.put(new Keyspace.Reader(c.key(), Keyspace.CLOCK).string(), RowFormat.varint(c.value()));
+        String peer = new Keyspace.Reader(c.key(), Keyspace.CLOCK).string();
+        long[] dot = RowFormat.dot(c.value());
+        seqs.put(peer, dot[0]);
+        fps.put(peer, dot[1]);
       }
       prefix = Keyspace.table(Keyspace.PEER);
-      Map<String, Map<String, Long>> peers = new HashMap<>();
       for (c.seek(prefix); c.valid() && Keyspace.startsWith(c.key(), prefix); c.next()) {
         peers.put(new Keyspace.Reader(c.key(), Keyspace.PEER).string(), RowFormat.clock(c.value()));
       }
-      reported = Map.copyOf(peers);
       prefix = Keyspace.table(Keyspace.LINK);
-      unseen.clear();
       for (c.seek(prefix); c.valid() && Keyspace.startsWith(c.key(), prefix); c.next()) {
         Keyspace.Reader r = new Keyspace.Reader(c.key(), Keyspace.LINK);
-        String key = r.string();
-        Version target = new Version(r.string(), r.seq());
-        unseen.computeIfAbsent(target, v -> new HashSet<>()).add(key);
+        noteUnseen(new Version(r.string(), r.seq()), 1);
+      }
+      prefix = Keyspace.table(Keyspace.FORK);
+      for (c.seek(prefix); c.valid() && Keyspace.startsWith(c.key(), prefix); c.next()) {
+        forks++;
       }
     }
-    clock = Map.copyOf(loaded);
+    byte[] reason = guard(() -> db.get(META_RECOVERY));
+    recovery = reason == null ? null : new String(reason, StandardCharsets.UTF_8);
+    reported = Map.copyOf(peers);
+    clock = new Clock(Map.copyOf(seqs), Map.copyOf(fps));
+  }
+
+  /** Every peer's log holds a row at its clock: a store that lacks one is refused, not used. */
+  private void verify() {
+    for (Map.Entry<String, Long> e : clock.seqs().entrySet()) {
+      if (e.getValue() > 0 && logRow(new Version(e.getKey(), e.getValue())).isEmpty()) {
+        throw new StoreException(dir + " is inconsistent: its clock holds " + e.getKey() + "@"
+            + e.getValue() + " but that log row is missing");
+      }
+    }
   }
 
   String id() {
@@ -183,44 +310,66 @@ final class Store implements AutoCloseable {
 
   /** Peer -> highest contiguous seq held, as committed. */
   Map<String, Long> clock() {
+    return clock.seqs();
+  }
+
+  Clock clockWithFingerprints() {
     return clock;
   }
 
-  /** Remote peer -> the clock it last reported holding (in a sync's hello or caught-up). */
+  long clock(String peer) {
+    return clock.seqs().getOrDefault(peer, 0L);
+  }
+
+  /** Remote peer -> the clock it last reported holding. */
   Map<String, Map<String, Long>> reported() {
     return reported;
   }
 
-  long clock(String peer) {
-    return clock.getOrDefault(peer, 0L);
+  /** Why this store must recover before it writes or syncs, if it must. */
+  Optional<String> recovery() {
+    return Optional.ofNullable(recovery);
+  }
+
+  Optional<StoreException> failure() {
+    return Optional.ofNullable(failed);
   }
 
   /** The heads of {@code key}, tombstones included, ordered by (peer, seq). */
-  List<LogEntry<byte[]>> heads(String key) {
+  List<Row> heads(String key) {
     byte[] row = guard(() -> db.get(Keyspace.head(key)));
     return row == null ? List.of() : RowFormat.heads(key, row);
   }
 
   /** The heads of {@code key} as the cursor's snapshot saw them. */
-  List<LogEntry<byte[]>> heads(String key, Cursor at) {
-    byte[] row = guard(() -> db.get(Keyspace.head(key), at.pointReads()));
+  List<Row> heads(String key, Cursor at) {
+    byte[] row = headsRow(key, at);
     return row == null ? List.of() : RowFormat.heads(key, row);
   }
 
+  /** The heads row of {@code key}, undecoded, as the cursor's snapshot saw it. */
+  byte @Nullable [] headsRow(String key, Cursor at) {
+    return guard(() -> db.get(Keyspace.head(key), at.pointReads()));
+  }
+
   /** The writer's view of a key's heads: skips the read for a key that certainly has none. */
-  List<LogEntry<byte[]>> headsForWrite(String key) {
+  List<Row> headsForWrite(String key) {
     return keys.mightHave(key) ? heads(key) : List.of();
   }
 
-  /** Called by the writer for a key that gets its first heads row. */
-  void addKey(String key) {
-    keys.add(key);
+  KeyFilter keyFilter() {
+    return keys;
   }
 
   /** The log row of {@code v}, as stored (its value may live in the heads row). */
-  Optional<LogRow> row(Version v) {
+  Optional<LogRow> logRow(Version v) {
     byte[] row = guard(() -> db.get(Keyspace.log(v.peer(), v.seq())));
     return row == null ? Optional.empty() : Optional.of(RowFormat.entry(v.peer(), v.seq(), row));
+  }
+
+  /** The entry {@code v}, its value read from its key's heads row if it lives there. */
+  Optional<Row> row(Version v) {
+    return logRow(v).map(r -> r.row(r.inHead() ? heads(r.key()) : List.of()));
   }
 
   /** LevelDB's estimate of the bytes the rows in [from, to) take on disk. */
@@ -254,70 +403,236 @@ final class Store implements AutoCloseable {
     }
   }
 
-  Batch batch() {
-    return new Batch(this);
-  }
-
   // ---- writer side, called from the database actor only ----
 
-  Set<String> unseenLinkers(Version v) {
-    return unseen.getOrDefault(v, Set.of());
+  /** Links to versions not seen yet, held now. */
+  long unseenLinks() {
+    return unseenTotal;
   }
 
-  void markUnseen(Version target, String key) {
-    unseen.computeIfAbsent(target, t -> new HashSet<>()).add(key);
-  }
-
-  Set<String> resolveUnseen(Version v) {
-    Set<String> keys = unseen.remove(v);
-    return keys == null ? Set.of() : keys;
-  }
-
-  /** Forgets the unseen versions of {@code peer} up to {@code seq}: they will never arrive. */
-  Map<Version, Set<String>> resolveUnseenUpTo(String peer, long seq) {
-    Map<Version, Set<String>> resolved = new HashMap<>();
-    unseen.keySet().removeIf(v -> {
-      if (v.peer().equals(peer) && v.seq() <= seq) {
-        resolved.put(v, unseen.get(v));
-        return true;
+  /** The keys of entries linking {@code v}, which has not been seen yet; one seek, if any. */
+  Set<String> linkersOf(Version v) {
+    long[] span = unseen.get(v.peer());
+    if (span == null || v.seq() < span[0] || v.seq() > span[1]) {
+      return Set.of();
+    }
+    Set<String> keysLinking = new HashSet<>();
+    byte[] prefix = Keyspace.linksTo(v);
+    try (Cursor c = cursor(false)) {
+      for (c.seek(prefix); c.valid() && Keyspace.startsWith(c.key(), prefix); c.next()) {
+        Keyspace.Reader r = new Keyspace.Reader(c.key(), Keyspace.LINK);
+        r.string();
+        r.seq();
+        keysLinking.add(r.string());
       }
+    }
+    return keysLinking;
+  }
+
+  /** Whether the LINK row (v, key) is held. */
+  boolean hasLink(Version v, String key) {
+    long[] span = unseen.get(v.peer());
+    if (span == null || v.seq() < span[0] || v.seq() > span[1]) {
       return false;
-    });
-    return resolved;
+    }
+    return guard(() -> db.get(Keyspace.link(v, key))) != null;
   }
 
-  /** Writes one batch atomically; on failure the in-memory state is reloaded from the rows. */
-  void write(
-      WriteBatch batch,
-      boolean sync,
-      Map<String, Long> advanced,
-      Map<String, Map<String, Long>> reports) {
-    try {
-      guard(() -> db.write(batch, new WriteOptions().sync(sync)));
-    } catch (RuntimeException e) {
-      if (!closed) {
-        load();
+  /** The LINK rows naming versions of {@code peer} up to {@code seq}, as (version, key). */
+  List<Map.Entry<Version, String>> linksUpTo(String peer, long seq) {
+    List<Map.Entry<Version, String>> found = new ArrayList<>();
+    if (!unseen.containsKey(peer)) {
+      return found;
+    }
+    byte[] prefix = Keyspace.linksTo(new Version(peer, 1));
+    byte[] peerPrefix = java.util.Arrays.copyOf(prefix, prefix.length - 8);
+    try (Cursor c = cursor(false)) {
+      for (c.seek(prefix); c.valid() && Keyspace.startsWith(c.key(), peerPrefix); c.next()) {
+        Keyspace.Reader r = new Keyspace.Reader(c.key(), Keyspace.LINK);
+        Version v = new Version(r.string(), r.seq());
+        if (v.seq() > seq) {
+          break;
+        }
+        found.add(Map.entry(v, r.string()));
       }
-      throw e;
     }
-    Map<String, Long> next = new TreeMap<>(Strings::compare);
-    next.putAll(clock);
-    next.putAll(advanced);
-    clock = Map.copyOf(next);
-    if (!reports.isEmpty()) {
-      Map<String, Map<String, Long>> peers = new HashMap<>(reported);
-      peers.putAll(reports);
-      reported = Map.copyOf(peers);
+    return found;
+  }
+
+  /** Own entries recovery has set aside, in the order they were written. */
+  List<Row> forks() {
+    List<Row> rows = new ArrayList<>();
+    byte[] prefix = Keyspace.table(Keyspace.FORK);
+    try (Cursor c = cursor(false)) {
+      for (c.seek(prefix); c.valid() && Keyspace.startsWith(c.key(), prefix); c.next()) {
+        rows.add(RowFormat.fork(id, c.value()));
+      }
     }
+    return rows;
+  }
+
+  int forkCount() {
+    return forks;
   }
 
   WriteBatch newWriteBatch() {
     return guard(db::createWriteBatch);
   }
 
-  /** Drops in-memory state staged by a batch that will not be written. */
-  void abandon() {
-    load();
+  /**
+   * Writes one batch atomically (fsync'd when {@code sync}) and then publishes what it changed.
+   * Refuses while the volume is short of space, and for good once a write has failed.
+   *
+   * @param bytes about how many bytes the batch holds
+   */
+  void commit(WriteBatch batch, boolean sync, long bytes, Commit changes) {
+    StoreException earlier = failed;
+    if (earlier != null) {
+      throw new StoreException("database " + dir + " failed a write earlier (" + earlier.getMessage()
+          + ") and takes no more writes until it is closed and opened again, which verifies it",
+          earlier);
+    }
+    requireSpace(bytes);
+    try {
+      guard(() -> db.write(batch, new WriteOptions().sync(sync)));
+      committedSinceLook += bytes;
+    } catch (DatabaseClosedException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      StoreException cause = e instanceof StoreException s ? s
+          : new StoreException("LevelDB failed in " + dir + ": " + e, e);
+      failed = cause;
+      log.error("database {} failed a write; it refuses writes until it is opened again", dir, e);
+      throw cause;
+    }
+    publish(changes);
+  }
+
+  private void publish(Commit c) {
+    if (!c.clock().isEmpty()) {
+      Map<String, Long> seqs = new TreeMap<>(Strings::compare);
+      seqs.putAll(clock.seqs());
+      Map<String, Long> fps = new HashMap<>(clock.fingerprints());
+      c.clock().forEach((peer, dot) -> {
+        seqs.put(peer, dot[0]);
+        fps.put(peer, dot[1]);
+      });
+      clock = new Clock(Map.copyOf(seqs), Map.copyOf(fps));
+    }
+    if (!c.reports().isEmpty()) {
+      Map<String, Map<String, Long>> peers = new HashMap<>(reported);
+      peers.putAll(c.reports());
+      reported = Map.copyOf(peers);
+    }
+    c.linksAdded().forEach(v -> noteUnseen(v, 1));
+    c.linksResolved().forEach((v, n) -> noteUnseen(v, -n));
+    c.keysAdded().forEach(keys::add);
+    if (c.recoverySet() != null) {
+      recovery = c.recoverySet();
+    } else if (c.recoveryCleared()) {
+      recovery = null;
+    }
+    forks = c.forksCleared() ? 0 : forks + c.forksAdded();
+  }
+
+  private void noteUnseen(Version v, int rows) {
+    unseenTotal += rows;
+    if (rows > 0) {
+      long[] span = unseen.computeIfAbsent(v.peer(), p -> new long[] {v.seq(), v.seq(), 0});
+      span[0] = Math.min(span[0], v.seq());
+      span[1] = Math.max(span[1], v.seq());
+      span[2] += rows;
+    } else {
+      long[] span = unseen.get(v.peer());
+      if (span != null && (span[2] += rows) <= 0) {
+        unseen.remove(v.peer());
+      }
+    }
+  }
+
+  static byte[] recoveryRow() {
+    return META_RECOVERY;
+  }
+
+  /** Bytes between two looks at the size of LevelDB's logs (the writer adds what it commits). */
+  private static final long LOG_LOOK_BYTES = 1 << 20;
+
+  /**
+   * Refuses a batch of about {@code bytes} while the volume is short: it must keep {@code
+   * minFreeBytes} usable after the batch is written twice over (log, then a table) and after
+   * LevelDB has turned what its logs hold now into tables. That flush runs in LevelDB's own
+   * thread once the memtable is full (up to {@link #WRITE_BUFFER_BYTES} per log, and a second
+   * log while one is flushed): without room for it, it is a SIGBUS, however much the threshold
+   * keeps free for the next batch.
+   */
+  private void requireSpace(long bytes) {
+    if (minFreeBytes <= 0) {
+      return;
+    }
+    long pending;
+    try {
+      if (logBytes < 0 || committedSinceLook >= LOG_LOOK_BYTES) {
+        logBytes = logBytes(dir);
+        committedSinceLook = 0;
+      }
+      pending = logBytes + committedSinceLook;
+    } catch (IOException e) {
+      log.warn("cannot read the size of the logs of {}: {}", dir, e.toString());
+      pending = 2L * WRITE_BUFFER_BYTES; // what they can hold at most, about
+    }
+    long usable;
+    try {
+      usable = volume.getUsableSpace();
+    } catch (IOException e) {
+      log.warn("cannot read the free space of {}: {}", dir, e.toString());
+      return;
+    }
+    if (usable - 2 * bytes - pending < minFreeBytes) {
+      throw new StoreFullException("the volume of " + dir + " has " + usable
+          + " bytes usable; after this write and after LevelDB has written the " + pending
+          + " bytes its logs hold as tables it would have less than the " + minFreeBytes
+          + " bytes the store keeps free (minFreeBytes): writes are refused until space is freed");
+    }
+  }
+
+  private static long logBytes(Path dir) throws IOException {
+    long logs = 0;
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.log")) {
+      for (Path f : files) {
+        try {
+          logs += Files.size(f);
+        } catch (java.nio.file.NoSuchFileException gone) {
+          // LevelDB deleted a log it had flushed: nothing to count
+        }
+      }
+    }
+    return logs;
+  }
+
+  /**
+   * Opening replays LevelDB's logs and writes what they hold as a table (about as large as the
+   * logs) before anything else: on a volume without room for it that is a SIGBUS, not an error.
+   * So opening needs {@code minFree} usable beyond the bytes of the logs.
+   */
+  private static void requireSpaceToOpen(FileStore volume, long minFree, Path dir)
+      throws IOException {
+    if (minFree <= 0) {
+      return;
+    }
+    long logs = logBytes(dir);
+    long usable;
+    try {
+      usable = volume.getUsableSpace();
+    } catch (IOException e) {
+      log.warn("cannot read the free space of {}: {}", dir, e.toString());
+      return;
+    }
+    if (usable - logs < minFree) {
+      throw new StoreFullException("the volume of " + dir + " has " + usable + " bytes usable; "
+          + "opening writes the " + logs + " bytes of its logs as a table and must then leave the "
+          + minFree + " bytes the store keeps free (minFreeBytes): opening is refused until "
+          + "space is freed");
+    }
   }
 
   @Override
@@ -335,7 +650,7 @@ final class Store implements AutoCloseable {
       }
       closeQuietly(db);
     } finally {
-      OPEN.remove(dir);
+      OPEN.remove(identity);
       lock.writeLock().unlock();
     }
   }

@@ -60,19 +60,19 @@ class ApplyTest {
     await(b.delete("j"));
     List<LogEntry<byte[]>> entries = rawLog(b);
 
-    DatabaseCommand.Applied first = await(a.apply(entries));
+    DatabaseCommand.Applied first = await(TestDatabases.apply(a, entries));
     assertThat(first.applied()).isEqualTo(3);
     assertThat(first.clock()).isEqualTo(Map.of("B", 3L));
     State after = state(a);
 
-    DatabaseCommand.Applied again = await(a.apply(entries));
+    DatabaseCommand.Applied again = await(TestDatabases.apply(a, entries));
     assertThat(again.applied()).isZero();
     assertThat(again.clock()).isEqualTo(Map.of("B", 3L));
     assertThat(state(a)).isEqualTo(after);
 
     // A request overlapping what is held applies only the new part.
     await(b.put("k", "v3"));
-    DatabaseCommand.Applied overlap = await(a.apply(rawLog(b).subList(1, 4)));
+    DatabaseCommand.Applied overlap = await(TestDatabases.apply(a, rawLog(b).subList(1, 4)));
     assertThat(overlap.applied()).isEqualTo(1);
     assertThat(await(a.get("k"))).containsExactlyElementsOf(await(b.get("k")));
   }
@@ -88,14 +88,14 @@ class ApplyTest {
     List<LogEntry<byte[]>> fromC = rawLog(c);
 
     Database<String> bThenC = dbs.utf8("D1");
-    await(bThenC.apply(concat(fromB, fromC)));
+    await(TestDatabases.apply(bThenC, concat(fromB, fromC)));
     Database<String> cThenB = dbs.utf8("D2");
-    await(cThenB.apply(concat(fromC, fromB)));
+    await(TestDatabases.apply(cThenB, concat(fromC, fromB)));
     Database<String> interleaved = dbs.utf8("D3");
-    await(interleaved.apply(List.of(fromC.get(0), fromB.get(0), fromC.get(1))));
+    await(TestDatabases.apply(interleaved, List.of(fromC.get(0), fromB.get(0), fromC.get(1))));
     Database<String> separately = dbs.utf8("D4");
-    await(separately.apply(fromC));
-    await(separately.apply(fromB));
+    await(TestDatabases.apply(separately, fromC));
+    await(TestDatabases.apply(separately, fromB));
 
     State expected = state(bThenC);
     assertThat(expected.heads())
@@ -112,13 +112,13 @@ class ApplyTest {
     LogEntry<byte[]> b1 = entry("B", 1, "k", "1");
     LogEntry<byte[]> b2 = entry("B", 2, "k", "2", new Version("B", 1));
 
-    assertThatThrownBy(() -> await(a.apply(List.of(b2, b1))))
+    assertThatThrownBy(() -> await(TestDatabases.apply(a, List.of(b2, b1))))
         .isInstanceOf(InvalidEntryException.class)
         .hasMessageContaining("B@2");
     assertThat(await(a.clock())).isEmpty();
     assertThat(await(a.get("k"))).isEmpty();
 
-    assertThat(await(a.apply(List.of(b1, b2))).applied()).isEqualTo(2);
+    assertThat(await(TestDatabases.apply(a, List.of(b1, b2))).applied()).isEqualTo(2);
     assertThat(await(a.get("k"))).containsExactly(new Doc<>("k", "B", 2, "2"));
   }
 
@@ -126,7 +126,7 @@ class ApplyTest {
   void anEntryLeavingAHoleIsRefusedAndNothingOfItsRequestIsWritten() {
     Database<String> a = dbs.utf8("A");
     await(a.put("k", "a"));
-    await(a.apply(List.of(entry("B", 1, "k", "b1"))));
+    await(TestDatabases.apply(a, List.of(entry("B", 1, "k", "b1"))));
     State before = state(a);
 
     // Valid entries of two peers first, then the hole: none of them may be written.
@@ -135,12 +135,12 @@ class ApplyTest {
             entry("C", 1, "k", "c1"),
             entry("B", 2, "k", "b2", new Version("B", 1)),
             entry("B", 4, "k", "b4"));
-    assertThatThrownBy(() -> await(a.apply(request)))
+    assertThatThrownBy(() -> await(TestDatabases.apply(a, request)))
         .isInstanceOf(InvalidEntryException.class)
         .hasMessageContaining("B@4");
     assertThat(state(a)).isEqualTo(before);
 
-    assertThatThrownBy(() -> await(a.apply(List.of(entry("C", 2, "x", "c2")))))
+    assertThatThrownBy(() -> await(TestDatabases.apply(a, List.of(entry("C", 2, "x", "c2")))))
         .isInstanceOf(InvalidEntryException.class);
     assertThat(state(a)).isEqualTo(before);
     assertThat(await(a.get("x"))).isEmpty();
@@ -155,8 +155,8 @@ class ApplyTest {
       puts.add(a.put("k" + i, "v"));
     }
     CompletionStage<DatabaseCommand.Applied> bad =
-        a.apply(List.of(entry("B", 1, "x", "b1"), entry("B", 3, "x", "b3")));
-    CompletionStage<DatabaseCommand.Applied> good = a.apply(List.of(entry("C", 1, "y", "c1")));
+        TestDatabases.apply(a, List.of(entry("B", 1, "x", "b1"), entry("B", 3, "x", "b3")));
+    CompletionStage<DatabaseCommand.Applied> good = TestDatabases.apply(a, List.of(entry("C", 1, "y", "c1")));
     for (int i = 0; i < 20; i++) {
       puts.add(a.put("m" + i, "v"));
     }
@@ -172,7 +172,7 @@ class ApplyTest {
   void anEntryLinkingAVersionOfItsOwnPeerNotBeforeItIsRefused() {
     Database<String> a = dbs.utf8("A");
     for (Version link : List.of(new Version("B", 1), new Version("B", 2), new Version("B", 9))) {
-      assertThatThrownBy(() -> await(a.apply(List.of(entry("B", 1, "k", "v", link)))))
+      assertThatThrownBy(() -> await(TestDatabases.apply(a, List.of(entry("B", 1, "k", "v", link)))))
           .as("B@1 linking %s", link)
           .isInstanceOf(InvalidEntryException.class);
     }
@@ -180,7 +180,7 @@ class ApplyTest {
     assertThatThrownBy(
             () ->
                 await(
-                    a.apply(
+                    TestDatabases.apply(a, 
                         List.of(
                             entry("B", 1, "k", "1"),
                             entry("B", 2, "k", "2", new Version("B", 3))))))
@@ -189,14 +189,14 @@ class ApplyTest {
     assertThat(run(a.log(LogOptions.all()))).isEmpty();
 
     // A later version of another peer is fine: it is linked before it is seen.
-    assertThat(await(a.apply(List.of(entry("B", 1, "k", "v", new Version("C", 5))))).applied())
+    assertThat(await(TestDatabases.apply(a, List.of(entry("B", 1, "k", "v", new Version("C", 5))))).applied())
         .isEqualTo(1);
   }
 
   @Test
   void anEntryWithSeqBelowOneIsRefused() {
     Database<String> a = dbs.utf8("A");
-    assertThatThrownBy(() -> await(a.apply(List.of(entry("B", 0, "k", "v")))))
+    assertThatThrownBy(() -> await(TestDatabases.apply(a, List.of(entry("B", 0, "k", "v")))))
         .isInstanceOf(InvalidEntryException.class);
     assertThat(await(a.clock())).isEmpty();
     assertThat(run(a.log(LogOptions.all()))).isEmpty();
@@ -208,10 +208,10 @@ class ApplyTest {
     List<LogEntry<byte[]>> withNull = new ArrayList<>();
     withNull.add(entry("B", 1, "k", "v"));
     withNull.add(null);
-    assertThatThrownBy(() -> await(a.apply(withNull))).isInstanceOf(InvalidEntryException.class);
+    assertThatThrownBy(() -> await(TestDatabases.apply(a, withNull))).isInstanceOf(InvalidEntryException.class);
     assertThat(await(a.clock())).isEmpty();
     assertThat(await(a.put("k", "a")).seq()).isEqualTo(1);
-    assertThat(await(a.apply(withNull.subList(0, 1))).applied()).isEqualTo(1);
+    assertThat(await(TestDatabases.apply(a, withNull.subList(0, 1))).applied()).isEqualTo(1);
   }
 
   @Test
@@ -221,7 +221,7 @@ class ApplyTest {
     await(a.put("k", "1"));
     await(a.put("j", "2"));
     await(
-        a.apply(
+        TestDatabases.apply(a, 
             List.of(
                 entry("B", 1, "k", "b1"),
                 entry("C", 1, "k", "c1"),
@@ -229,7 +229,7 @@ class ApplyTest {
                 entry("B", 3, "x", "b3"))));
     assertThat(await(a.clock())).isEqualTo(Map.of("A", 2L, "B", 3L, "C", 1L));
     await(a.delete("x"));
-    await(a.apply(List.of(entry("C", 2, "k", "c2"))));
+    await(TestDatabases.apply(a, List.of(entry("C", 2, "k", "c2"))));
     assertThat(await(a.clock())).isEqualTo(Map.of("A", 3L, "B", 3L, "C", 2L));
   }
 

@@ -20,6 +20,7 @@ import net.jqwik.api.Combinators;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
+import net.jqwik.api.ShrinkingMode;
 import net.jqwik.api.Tuple;
 import net.jqwik.api.constraints.IntRange;
 import net.jqwik.api.lifecycle.AfterContainer;
@@ -60,10 +61,13 @@ class ConvergencePropertiesTest {
   /** A put: links the writer's own heads of the key, as it sees them. */
   record Put(int peer, int key) implements Action {}
 
-  /** A merge: links the heads picked by the bits of {@code pick} among all it sees, any key. */
+  /**
+   * A merge: links the heads picked by the bits of {@code pick} among all it sees, any key, and
+   * its own heads of the key.
+   */
   record Merge(int peer, int key, long pick) implements Action {}
 
-  /** A tombstone over the writer's own heads ({@code pick == 0}) or over picked heads. */
+  /** A tombstone over the writer's own heads, and over picked heads if {@code pick != 0}. */
   record Delete(int peer, int key, long pick) implements Action {}
 
   /** Peer {@code peer} learns every entry peer {@code from} holds. */
@@ -158,12 +162,11 @@ class ConvergencePropertiesTest {
           }
         }
       }
-      if (links.isEmpty()) {
-        String self = PEERS.get(p);
-        heads(view, key).stream()
-            .filter(e -> e.peer().equals(self))
-            .forEach(e -> links.add(e.version()));
-      }
+      // The seed's own-version rule: every local write also supersedes the writer's own heads.
+      String self = PEERS.get(p);
+      heads(view, key).stream()
+          .filter(e -> e.peer().equals(self) && !links.contains(e.version()))
+          .forEach(e -> links.add(e.version()));
       append(p, key, links, deleted);
     }
 
@@ -326,7 +329,7 @@ class ConvergencePropertiesTest {
   static int applyInTurn(Database<byte[]> db, List<List<LogEntry<byte[]>>> batches) {
     int applied = 0;
     for (List<LogEntry<byte[]>> batch : batches) {
-      applied += await(db.apply(batch)).applied();
+      applied += await(TestDatabases.apply(db, batch)).applied();
     }
     return applied;
   }
@@ -334,7 +337,7 @@ class ConvergencePropertiesTest {
   /** Sends every batch at once, so that the database commits several of them together. */
   static int applyAllAtOnce(Database<byte[]> db, List<List<LogEntry<byte[]>>> batches) {
     List<CompletionStage<DatabaseCommand.Applied>> stages = new ArrayList<>();
-    batches.forEach(b -> stages.add(db.apply(b)));
+    batches.forEach(b -> stages.add(TestDatabases.apply(db, b)));
     int applied = 0;
     for (CompletionStage<DatabaseCommand.Applied> stage : stages) {
       applied += await(stage).applied();
@@ -426,6 +429,153 @@ class ConvergencePropertiesTest {
       int applied = applyInTurn(one, deliveries(logs, order1));
       assertThat(applyAllAtOnce(two, deliveries(logs, order2))).isEqualTo(applied);
       assertThat(observe(two)).isEqualTo(observe(one));
+    }
+  }
+
+  // ---- restarts, hostile input, closes racing writes ----
+
+  /**
+   * Limits small enough that hostile entries can break them cheaply (the simulation's fit), and
+   * a key filter so small that it is rebuilt as the keys come.
+   */
+  static DatabaseOptions<byte[]> limited(String id) {
+    return DatabaseOptions.of(Codec.bytes()).withId(id).withMaxBatchEntries(5)
+        .withMaxValueBytes(256).withMaxLinks(100).withMaxUnseenLinks(10_000)
+        .withKeyFilterMinKeys(1);
+  }
+
+  /**
+   * An entry (or list element) that breaks a rule, from a peer "H" the simulation has not; the
+   * database is "one". Sent beside a real batch, it must make the whole apply fail.
+   */
+  static List<Replica.Stored> hostile(int kind, List<LogEntry<byte[]>> batch, int at) {
+    byte[] v = {1};
+    List<Version> none = List.of();
+    Replica.Stored bad = switch (kind) {
+      case 0 -> stored(new LogEntry<>("H", 2, "k", v, none, false)); // a hole
+      // links itself, or a later version of its own peer
+      case 1 -> stored(new LogEntry<>("H", 1, "k", v, List.of(new Version("H", 1)), false));
+      case 2 -> stored(new LogEntry<>("H", 1, "k", v, List.of(new Version("H", 2)), false));
+      case 3 -> stored(new LogEntry<>("H", 1, "k", new byte[257], none, false)); // oversize
+      case 4 -> {
+        List<Version> many = new ArrayList<>();
+        for (int i = 1; i <= 101; i++) {
+          many.add(new Version("X", i));
+        }
+        yield stored(new LogEntry<>("H", 1, "k", v, many, false));
+      }
+      case 5 -> stored(new LogEntry<>("one", 1, "k", v, none, false)); // extends our own log
+      case 6 -> stored(new LogEntry<>("", 1, "k", v, none, false));
+      case 7 -> stored(new LogEntry<>(null, 1, "k", v, none, false));
+      case 8 -> stored(new LogEntry<>("H", 1, null, v, none, false));
+      case 9 -> stored(new LogEntry<>("H", 0, "k", v, none, false));
+      case 10 -> new Replica.Stored(new LogEntry<>("H", 1, "k", v, none, false), 12345); // wrong fp
+      case 11 -> stored(new LogEntry<>("H", 1, "k\uD800", v, none, false)); // lone surrogate
+      default -> null; // a null element
+    };
+    List<Replica.Stored> out = new ArrayList<>();
+    batch.forEach(e -> out.add(stored(e)));
+    out.add(Math.min(at, out.size()), bad);
+    return out;
+  }
+
+  static final int HOSTILE_KINDS = 13;
+
+  static Replica.Stored stored(LogEntry<byte[]> e) {
+    return new Replica.Stored(e, 0);
+  }
+
+  /**
+   * The model's heads whatever happens between batches: the database closed and reopened, and
+   * hostile applies (holes, self-links, oversize values, too many links, our own log extended, bad
+   * peers and keys, a wrong fingerprint, null) refused whole, each changing nothing.
+   */
+  @Property(tries = 40)
+  void restartsAndHostileAppliesBetweenBatchesLeaveTheModelsHeads(
+      @ForAll @IntRange(min = 2, max = 3) int peers,
+      @ForAll("actions") List<Action> actions,
+      @ForAll("choices") List<Integer> order,
+      @ForAll("choices") List<Integer> disruptions) {
+    Simulation sim = Simulation.run(peers, 4, actions);
+    List<LogEntry<byte[]>> all = sim.all();
+    Choices disrupt = new Choices(disruptions);
+    try (TestDatabases dbs = new TestDatabases(kit.system())) {
+      java.nio.file.Path dir = dbs.newDir();
+      Database<byte[]> db = dbs.open(dir, limited("one"));
+      int applied = 0;
+      for (List<LogEntry<byte[]>> batch : deliveries(sim.logs, order)) {
+        int what = disrupt.below(4);
+        if ((what & 1) != 0) {
+          dbs.close(db);
+          db = dbs.open(dir, limited("one"));
+        }
+        if ((what & 2) != 0) {
+          int kind = disrupt.below(HOSTILE_KINDS);
+          Map<String, Long> before = await(db.clock());
+          Database<byte[]> target = db;
+          org.assertj.core.api.Assertions.assertThatThrownBy(() -> await(Replica.of(target)
+                  .apply(hostile(kind, batch, disrupt.below(batch.size() + 1)),
+                      new Replica.Chain())))
+              .as("hostile kind %d", kind)
+              .isInstanceOf(InvalidEntryException.class);
+          assertThat(await(db.clock())).as("clock after hostile kind %d", kind).isEqualTo(before);
+        }
+        applied += await(TestDatabases.apply(db, batch)).applied();
+      }
+      assertThat(applied).isEqualTo(all.size());
+      assertThat(observe(db)).isEqualTo(expected(all));
+      dbs.close(db);
+      assertThat(observe(dbs.open(dir, limited("one")))).isEqualTo(expected(all));
+    }
+  }
+
+  /**
+   * Writes racing a close: every stage completes, with its doc or {@link DatabaseClosedException};
+   * after a reopen the log holds exactly the acknowledged writes, and the next write takes the
+   * next seq (none reused).
+   */
+  @Property(tries = 80, shrinking = ShrinkingMode.OFF) // a failing try waits out a timeout
+  void writesRacingACloseAllCompleteAndTheAcknowledgedOnesSurvive(
+      @ForAll @IntRange(min = 1, max = 400) int writes,
+      @ForAll @IntRange(min = 0, max = 400) int closeAfter) throws Exception {
+    try (TestDatabases dbs = new TestDatabases(kit.system())) {
+      java.nio.file.Path dir = dbs.newDir();
+      DatabaseOptions<String> options = DatabaseOptions.of(Codec.utf8()).withId("W");
+      Database<String> db = dbs.open(dir, options);
+      java.util.concurrent.CountDownLatch reached = new java.util.concurrent.CountDownLatch(1);
+      List<CompletionStage<Doc<String>>> stages =
+          java.util.Collections.synchronizedList(new ArrayList<>());
+      Thread writer = new Thread(() -> {
+        for (int i = 0; i < writes; i++) {
+          if (i == Math.min(closeAfter, writes - 1)) {
+            reached.countDown();
+          }
+          stages.add(db.put("k" + (i % 7), "v" + i));
+        }
+      });
+      writer.start();
+      reached.await();
+      CompletionStage<org.apache.pekko.Done> closed = db.close();
+      writer.join();
+      await(closed);
+      Map<Version, String> acknowledged = new TreeMap<>();
+      for (CompletionStage<Doc<String>> stage : List.copyOf(stages)) {
+        try {
+          Doc<String> d =
+              stage.toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS);
+          acknowledged.put(d.version(), d.value());
+        } catch (java.util.concurrent.ExecutionException e) {
+          assertThat(e.getCause()).isInstanceOf(DatabaseClosedException.class);
+        } catch (java.util.concurrent.TimeoutException e) {
+          throw new AssertionError("a write racing the close never completed", e);
+        }
+      }
+      Database<String> again = dbs.open(dir, options);
+      Map<Version, String> logged = new TreeMap<>();
+      await(again.log(LogOptions.all()).runWith(Sink.seq(), kit.system()))
+          .forEach(e -> logged.put(e.version(), e.value()));
+      assertThat(logged).isEqualTo(acknowledged);
+      assertThat(await(again.put("k0", "after")).seq()).isEqualTo(acknowledged.size() + 1L);
     }
   }
 }

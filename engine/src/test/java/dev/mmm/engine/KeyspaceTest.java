@@ -83,13 +83,13 @@ class KeyspaceTest {
     int byPeer = codePointOrder(peer1, peer2);
     int bySeq = Long.compare(seq1, seq2);
     int logExpected = Integer.signum(byPeer != 0 ? byPeer : bySeq);
-    int linkExpected = Integer.signum(byKey != 0 ? byKey : logExpected);
+    int linkExpected = Integer.signum(logExpected != 0 ? logExpected : byKey);
 
     byte[] log1 = Keyspace.log(peer1, seq1);
     byte[] log2 = Keyspace.log(peer2, seq2);
     assertThat(Integer.signum(Arrays.compareUnsigned(log1, log2))).isEqualTo(logExpected);
-    byte[] link1 = Keyspace.link(key1, new Version(peer1, seq1));
-    byte[] link2 = Keyspace.link(key2, new Version(peer2, seq2));
+    byte[] link1 = Keyspace.link(new Version(peer1, seq1), key1);
+    byte[] link2 = Keyspace.link(new Version(peer2, seq2), key2);
     assertThat(Integer.signum(Arrays.compareUnsigned(link1, link2))).isEqualTo(linkExpected);
     // A peer's prefix covers exactly that peer's log rows.
     assertThat(Keyspace.startsWith(log2, Keyspace.logPrefix(peer1))).isEqualTo(peer1.equals(peer2));
@@ -100,10 +100,10 @@ class KeyspaceTest {
       @ForAll("strings") String key,
       @ForAll("peers") String peer,
       @ForAll @LongRange(min = 1) long seq) {
-    Keyspace.Reader link = new Keyspace.Reader(Keyspace.link(key, new Version(peer, seq)), Keyspace.LINK);
-    assertThat(link.string()).isEqualTo(key);
+    Keyspace.Reader link = new Keyspace.Reader(Keyspace.link(new Version(peer, seq), key), Keyspace.LINK);
     assertThat(link.string()).isEqualTo(peer);
     assertThat(link.seq()).isEqualTo(seq);
+    assertThat(link.string()).isEqualTo(key);
 
     byte[] logRow = Keyspace.log(peer, seq);
     Keyspace.Reader log = new Keyspace.Reader(logRow, Keyspace.LOG);
@@ -147,15 +147,15 @@ class KeyspaceTest {
 
   @Example
   void readerRefusesTruncatedAndMistaggedRows() {
-    byte[] row = Keyspace.link("k\u0000", new Version("\uffff", 7));
+    byte[] row = Keyspace.link(new Version("\uffff", 7), "k\u0000");
     for (int len = 0; len < row.length; len++) {
       byte[] cut = Arrays.copyOf(row, len);
       assertThatThrownBy(
               () -> {
                 Keyspace.Reader r = new Keyspace.Reader(cut, Keyspace.LINK);
                 r.string();
-                r.string();
                 r.seq();
+                r.string();
               })
           .as("row cut to %d bytes", len)
           .isInstanceOf(StoreException.class);
@@ -167,8 +167,8 @@ class KeyspaceTest {
   @Example
   void escapedNulStaysApartFromTheSeparator() {
     // "a\0" + "b" must not collide with "a" + "\0b", and "a" sorts before "a\0" before "a\u0001".
-    assertThat(Keyspace.link("a\u0000", new Version("b", 1)))
-        .isNotEqualTo(Keyspace.link("a", new Version("\u0000b", 1)));
+    assertThat(Keyspace.link(new Version("b", 1), "a\u0000"))
+        .isNotEqualTo(Keyspace.link(new Version("\u0000b", 1), "a"));
     assertThat(Arrays.compareUnsigned(Keyspace.head("a"), Keyspace.head("a\u0000"))).isNegative();
     assertThat(Arrays.compareUnsigned(Keyspace.head("a\u0000"), Keyspace.head("a\u0001")))
         .isNegative();

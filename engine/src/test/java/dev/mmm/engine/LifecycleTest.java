@@ -94,7 +94,7 @@ class LifecycleTest {
             () -> a.delete("k"),
             () -> a.delete("k", List.of(doc)),
             a::clock,
-            () -> a.apply(List.of()),
+            () -> TestDatabases.apply(a, List.of()),
             () -> a.read(Range.all()).runWith(Sink.seq(), dbs.system()),
             () -> a.keys(Range.all()).runWith(Sink.seq(), dbs.system()),
             () -> a.log(LogOptions.all()).runWith(Sink.seq(), dbs.system()),
@@ -132,7 +132,7 @@ class LifecycleTest {
     TestDatabases.await(a.put("j", "j1"));
     TestDatabases.await(a.put("j", "j2"));
     TestDatabases.await(a.delete("gone"));
-    TestDatabases.await(a.apply(run(b.rawLog(LogOptions.all()))));
+    TestDatabases.await(TestDatabases.apply(a, run(b.rawLog(LogOptions.all()))));
     State before = state(a);
     dbs.close(a);
 
@@ -146,7 +146,7 @@ class LifecycleTest {
     assertThat(TestDatabases.await(reopened.get("j"))).containsExactly(next);
     // The link to B@2 was kept across the reopen: B@2 (superseding B@1) is born superseded.
     TestDatabases.await(b.put("k", "b2"));
-    TestDatabases.await(reopened.apply(run(b.rawLog(LogOptions.all()))));
+    TestDatabases.await(TestDatabases.apply(reopened, run(b.rawLog(LogOptions.all()))));
     assertThat(TestDatabases.await(reopened.get("k"))).containsExactly(a1);
   }
 

@@ -8,12 +8,14 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Assume;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
 import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
+import net.jqwik.api.constraints.LongRange;
 import net.jqwik.api.constraints.Size;
 
 /**
@@ -34,60 +36,78 @@ class RowFormatTest {
     return Arbitraries.bytes().array(byte[].class).ofMaxSize(40);
   }
 
+  /** Entries as stored: tombstones, stubs (collected: no value) and full entries. */
   @Provide
-  static Arbitrary<LogEntry<byte[]>> entries() {
+  static Arbitrary<Row> entries() {
     return Combinators.combine(
             versions(),
             KeyspaceTest.strings(),
             values().injectNull(0.25),
-            versions().list().ofMaxSize(5))
-        .as((v, key, value, links) -> new LogEntry<>(v.peer(), v.seq(), key, value, links, value == null));
+            versions().list().ofMaxSize(5),
+            Arbitraries.of(false, false, true),
+            Arbitraries.longs())
+        .as((v, key, value, links, stub, fp) -> new Row(v.peer(), v.seq(), key,
+            stub ? null : value, links, value == null, stub && value != null, fp));
   }
 
-  /** The heads of one key: entries sorted by version, each with its links. */
+  /** The heads of one key: full entries (never stubs) sorted by version, each with its links. */
   @Provide
-  static Arbitrary<List<LogEntry<byte[]>>> heads() {
+  static Arbitrary<List<Row>> heads() {
     return entries()
+        .filter(r -> !r.stub())
         .list()
         .ofMaxSize(5)
-        .uniqueElements(LogEntry::version)
+        .uniqueElements(Row::version)
         .map(
             entries -> {
-              List<LogEntry<byte[]>> sorted = new ArrayList<>(entries);
+              List<Row> sorted = new ArrayList<>(entries);
               sorted.sort((a, b) -> a.version().compareTo(b.version()));
               return sorted;
             });
   }
 
   @Property(tries = 1000)
-  void entryRoundTrips(@ForAll("entries") LogEntry<byte[]> e) {
+  void entryRoundTrips(@ForAll("entries") Row e) {
     LogRow full = RowFormat.entry(e.peer(), e.seq(), RowFormat.entry(e, false));
     assertThat(full.inHead()).isFalse();
-    assertThat(describe(full.entry(List.of()))).isEqualTo(describe(e));
+    assertThat(describe(full.row(List.of()))).isEqualTo(describe(e));
   }
 
   /** A head's log row leaves its value to the heads row, and finds it there again. */
   @Property(tries = 1000)
-  void headLogRowsTakeTheirValueFromTheHeads(@ForAll("entries") LogEntry<byte[]> e) {
+  void headLogRowsTakeTheirValueFromTheHeads(@ForAll("entries") Row e) {
+    Assume.that(!e.stub());
     LogRow row = RowFormat.entry(e.peer(), e.seq(), RowFormat.entry(e, true));
     assertThat(row.inHead()).isTrue();
     assertThat(row.value()).isNull();
-    List<LogEntry<byte[]>> heads = RowFormat.heads(e.key(), RowFormat.heads(List.of(e)));
-    assertThat(describe(row.entry(heads))).isEqualTo(describe(e));
+    List<Row> heads = RowFormat.heads(e.key(), RowFormat.heads(List.of(e)));
+    assertThat(describe(row.row(heads))).isEqualTo(describe(e));
     if (!e.deleted()) {
-      assertThatThrownBy(() -> row.entry(List.of())).isInstanceOf(StoreException.class);
+      assertThatThrownBy(() -> row.row(List.of())).isInstanceOf(StoreException.class);
     }
   }
 
   @Property(tries = 1000)
-  void headsRoundTrip(@ForAll("heads") List<LogEntry<byte[]>> heads, @ForAll("strings") String key) {
-    List<LogEntry<byte[]>> keyed =
+  void headsRoundTrip(@ForAll("heads") List<Row> heads, @ForAll("strings") String key) {
+    List<Row> keyed =
         heads.stream()
-            .map(h -> new LogEntry<>(h.peer(), h.seq(), key, h.value(), h.links(), h.deleted()))
+            .map(h -> new Row(h.peer(), h.seq(), key, h.value(), h.links(), h.deleted(), false,
+                h.fingerprint()))
             .toList();
-    List<LogEntry<byte[]>> back = RowFormat.heads(key, RowFormat.heads(keyed));
+    List<Row> back = RowFormat.heads(key, RowFormat.heads(keyed));
     assertThat(back.stream().map(RowFormatTest::describe).toList())
         .isEqualTo(keyed.stream().map(RowFormatTest::describe).toList());
+  }
+
+  /** An own entry set aside by recovery keeps everything, value included. */
+  @Property(tries = 500)
+  void forkRowsRoundTrip(@ForAll("entries") Row e) {
+    assertThat(describe(RowFormat.fork(e.peer(), RowFormat.fork(e)))).isEqualTo(describe(e));
+  }
+
+  @Property(tries = 500)
+  void clockRowsRoundTrip(@ForAll @LongRange(min = 0) long seq, @ForAll long fp) {
+    assertThat(RowFormat.dot(RowFormat.dot(seq, fp))).containsExactly(seq, fp);
   }
 
   @Provide
@@ -103,11 +123,11 @@ class RowFormatTest {
   /** A damaged entry row reads as some entry or fails as a corrupt store. */
   @Property(tries = 1500)
   void damagedEntryRowsFailAsCorruptStore(
-      @ForAll("entries") LogEntry<byte[]> e, @ForAll long damageSeed) {
+      @ForAll("entries") Row e, @ForAll long damageSeed) {
     byte[] row = damage(RowFormat.entry(e, false), new Random(damageSeed));
     try {
       LogRow read = RowFormat.entry(e.peer(), e.seq(), row);
-      assertThat(read.deleted() || read.inHead()).isEqualTo(read.value() == null);
+      assertThat(read.deleted() || read.inHead() || read.stub()).isEqualTo(read.value() == null);
     } catch (StoreException expected) {
       // reported as corrupt
     }
@@ -116,10 +136,10 @@ class RowFormatTest {
   /** A damaged heads row reads as heads whose versions are valid, or fails as a corrupt store. */
   @Property(tries = 1500)
   void damagedHeadsRowsFailAsCorruptStore(
-      @ForAll("heads") List<LogEntry<byte[]>> heads, @ForAll long damageSeed) {
+      @ForAll("heads") List<Row> heads, @ForAll long damageSeed) {
     byte[] row = damage(RowFormat.heads(heads), new Random(damageSeed));
     try {
-      for (LogEntry<byte[]> d : RowFormat.heads("k", row)) {
+      for (Row d : RowFormat.heads("k", row)) {
         // what callers do with every head; a seq < 1 must have been refused as corrupt
         assertThat(d.version().seq()).isPositive();
       }
@@ -136,7 +156,7 @@ class RowFormatTest {
       // reported as corrupt
     }
     try {
-      RowFormat.heads("k", row).forEach(LogEntry::version);
+      RowFormat.heads("k", row).forEach(Row::version);
     } catch (StoreException expected) {
       // reported as corrupt
     }
@@ -149,8 +169,8 @@ class RowFormatTest {
 
   @Example
   void truncatedRowsFailAsCorruptStore() {
-    LogEntry<byte[]> e =
-        new LogEntry<>("p", 3, "key", null, List.of(new Version("q", 300), new Version("p", 2)), true);
+    Row e = new Row("p", 3, "key", null, List.of(new Version("q", 300), new Version("p", 2)), true,
+        false, 42);
     byte[] row = RowFormat.entry(e, false);
     // A tombstone has no value, so every proper prefix of its row is missing something.
     for (int len = 0; len < row.length; len++) {
@@ -162,8 +182,8 @@ class RowFormatTest {
     byte[] heads =
         RowFormat.heads(
             List.of(
-                new LogEntry<>("p", 1, "k", new byte[] {1, 2}, List.of(), false),
-                new LogEntry<>("q", 200, "k", null, List.of(new Version("p", 1)), true)));
+                new Row("p", 1, "k", new byte[] {1, 2}, List.of(), false, false, 7),
+                new Row("q", 200, "k", null, List.of(new Version("p", 1)), true, false, 8)));
     for (int len = 0; len < heads.length; len++) {
       byte[] cut = Arrays.copyOf(heads, len);
       assertThatThrownBy(() -> RowFormat.heads("k", cut))
@@ -174,8 +194,8 @@ class RowFormatTest {
 
   @Example
   void zeroSeqIsCorrupt() {
-    // flags 0, key "k", one link: peer "q", seq 0 -- no writer ever produces seq 0
-    byte[] entry = {0, 1, 'k', 1, 1, 'q', 0};
+    // flags 0, fingerprint, key "k", one link: peer "q", seq 0 -- no writer produces seq 0
+    byte[] entry = {0, 0, 0, 0, 0, 0, 0, 0, 9, 1, 'k', 1, 1, 'q', 0};
     assertThatThrownBy(() -> RowFormat.entry("p", 1, entry)).isInstanceOf(StoreException.class);
     // one head: peer "q", seq 0, tombstone
     byte[] heads = {1, 1, 'q', 0, 1};
@@ -201,9 +221,9 @@ class RowFormatTest {
     return out;
   }
 
-  static String describe(LogEntry<byte[]> e) {
+  static String describe(Row e) {
     return e.version() + " " + e.key() + " " + (e.value() == null ? "-" : Arrays.toString(e.value()))
-        + " " + e.links() + " " + e.deleted();
+        + " " + e.links() + " " + e.deleted() + " " + e.stub() + " " + e.fingerprint();
   }
 
 }

@@ -32,7 +32,7 @@ class StreamsTest {
   }
 
   private static void carry(Database<?> from, Database<?> to) {
-    await(to.apply(run(from.rawLog(LogOptions.all()))));
+    await(TestDatabases.apply(to, run(from.rawLog(LogOptions.all()))));
   }
 
   private static LogEntry<String> entry(
@@ -138,7 +138,7 @@ class StreamsTest {
 
     await(a.put("k", "2"));
     assertThat(probe.receiveMessage()).isEqualTo(entry("A", 2, "k", "2", new Version("A", 1)));
-    await(a.apply(List.of(new LogEntry<>("B", 1, "j", "b".getBytes(StandardCharsets.UTF_8), List.of(), false))));
+    await(TestDatabases.apply(a, List.of(new LogEntry<>("B", 1, "j", "b".getBytes(StandardCharsets.UTF_8), List.of(), false))));
     assertThat(probe.receiveMessage()).isEqualTo(entry("B", 1, "j", "b"));
     await(a.delete("k"));
     assertThat(probe.receiveMessage()).isEqualTo(entry("A", 3, "k", null, new Version("A", 2)));
@@ -185,7 +185,7 @@ class StreamsTest {
       List<Version> links = seq > 1000 ? List.of(new Version("B", seq - 1000)) : List.of();
       entries.add(new LogEntry<>("B", seq, "k" + (seq % 1000), value, links, false));
     }
-    assertThat(await(a.apply(entries)).applied()).isEqualTo(backlog);
+    assertThat(await(TestDatabases.apply(a, entries)).applied()).isEqualTo(backlog);
 
     CompletionStage<List<LogEntry<byte[]>>> received =
         a.rawLog(LogOptions.all().live(true))

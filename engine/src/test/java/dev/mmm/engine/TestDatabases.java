@@ -84,6 +84,16 @@ public final class TestDatabases implements AutoCloseable, AfterEachCallback, Af
     open.remove(db);
   }
 
+  /** Applies entries of other peers' logs, as replication does (through the internal replica API). */
+  public static CompletionStage<DatabaseCommand.Applied> apply(
+      Database<?> db, List<LogEntry<byte[]>> entries) {
+    List<Replica.Stored> stored = new ArrayList<>(entries.size());
+    for (LogEntry<byte[]> e : entries) {
+      stored.add(e == null ? null : new Replica.Stored(e, 0));
+    }
+    return Replica.of(db).apply(stored, new Replica.Chain());
+  }
+
   public static <T> T await(CompletionStage<T> stage) {
     try {
       return stage.toCompletableFuture().get(30, TimeUnit.SECONDS);

@@ -24,9 +24,12 @@ public record Backoff(Duration min, Duration max, double randomFactor) {
     return new Backoff(Duration.ofMillis(200), Duration.ofSeconds(30), 0.2);
   }
 
-  /** The delay before reconnect attempt {@code failures} (0 after a good session). */
+  /**
+   * The delay before the next attempt after {@code failures} sessions in a row that did not catch
+   * up: {@code min} after the first (or after a good session, 0), doubling from there.
+   */
   Duration delay(int failures) {
-    long base = min.toMillis() << Math.min(failures, 30);
+    long base = min.toMillis() << Math.min(Math.max(failures - 1, 0), 30);
     long capped = Math.min(Math.max(base, min.toMillis()), max.toMillis());
     double jitter = 1 + ThreadLocalRandom.current().nextDouble() * randomFactor;
     return Duration.ofMillis((long) (capped * jitter));

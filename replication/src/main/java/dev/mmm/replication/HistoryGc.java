@@ -1,8 +1,8 @@
 package dev.mmm.replication;
 
-import dev.mmm.engine.Database;
 import dev.mmm.engine.LogEntry;
 import dev.mmm.engine.LogOptions;
+import dev.mmm.engine.Replica;
 import dev.mmm.engine.Version;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -14,56 +14,49 @@ import java.util.concurrent.CompletionStage;
 import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.javadsl.Sink;
+import dev.mmm.engine.Database;
 
 /**
- * History GC: drops entries that are superseded by an entry every peer this database knows has
- * reported holding (in a sync's hello or caught-up), when every such peer holds the dropped entry
- * too. Heads are never dropped and clocks never move back, so seqs are never reused; a peer that
- * lacks a dropped range later receives it as a {@code Collected} marker and moves its clock past
- * it. History goes oldest first (the engine drops an entry only once the same-key entries it
- * superseded are gone), so a pass repeats until it drops nothing.
+ * History GC: drops the values of entries superseded by an entry of the same key, once every peer
+ * this database knows has reported holding both. What is dropped is only the value: the entry
+ * stays as a stub with its key and links, is sent as such, and still supersedes what it linked.
+ * So any replica, known here or not, joining late or holding any prefix of history, derives the
+ * same heads from stubs as it would from the full entries. Heads are never dropped, and clocks
+ * never move back, so seqs are never reused.
  *
  * <p>"Known" peers are those whose entries this database holds and those that reported to it; one
- * that never reported directly (reached only through a relay) holds everything back, which errs on
- * the side of keeping history.
+ * that never reported directly (reached only through a relay) holds everything back. A report
+ * replaces the one before it, so a peer restored from a backup that now reports less holds GC back
+ * again; and since stubs keep what every entry superseded, what it lacks still reaches it in a form
+ * that converges.
  */
 public final class HistoryGc {
   private HistoryGc() {}
 
   private static final int BATCH = 1000;
-  private static final int MAX_PASSES = 16;
 
-  /** Collects what it can; completes with the number of entries dropped. */
+  /** Collects what it can; completes with the number of values dropped. */
   public static CompletionStage<Long> collect(Database<?> db, Materializer materializer) {
-    return passes(db, materializer, 0L, MAX_PASSES);
+    return collect(Replica.of(db), materializer);
   }
 
-  private static CompletionStage<Long> passes(
-      Database<?> db, Materializer materializer, long dropped, int left) {
-    return pass(db, materializer).thenCompose(n ->
-        n == 0 || left <= 1
-            ? CompletableFuture.completedFuture(dropped + n)
-            : passes(db, materializer, dropped + n, left - 1));
-  }
-
-  /** One pass over the log. */
-  private static CompletionStage<Long> pass(Database<?> db, Materializer materializer) {
+  static CompletionStage<Long> collect(Replica replica, Materializer materializer) {
     Map<String, Long> floor;
     try {
-      floor = floor(db);
+      floor = floor(replica);
     } catch (RuntimeException e) {
       return CompletableFuture.failedFuture(e);
     }
     if (floor.isEmpty()) {
       return CompletableFuture.completedFuture(0L);
     }
-    return db.rawLog(LogOptions.all().until(floor))
-        .mapConcat(by -> links(by, floor))
+    return replica.log(LogOptions.all().until(floor))
+        .mapConcat(by -> links(by.entry(), floor))
         .grouped(BATCH)
         .mapAsync(1, pairs -> {
           Map<Version, Version> batch = new HashMap<>();
           pairs.forEach(p -> batch.putIfAbsent(p.first(), p.second()));
-          return db.collect(batch);
+          return replica.collect(batch);
         })
         .runWith(Sink.fold(0L, (sum, n) -> sum + n), materializer);
   }
@@ -72,12 +65,12 @@ public final class HistoryGc {
    * Per origin peer, the highest seq every known peer has reported holding; empty if some known
    * peer never reported.
    */
-  static Map<String, Long> floor(Database<?> db) {
-    Map<String, Long> local = db.clock().toCompletableFuture().join();
-    Map<String, Map<String, Long>> reported = db.reportedClocks();
+  static Map<String, Long> floor(Replica replica) {
+    Map<String, Long> local = replica.clock();
+    Map<String, Map<String, Long>> reported = replica.reportedClocks();
     Set<String> known = new HashSet<>(local.keySet());
     known.addAll(reported.keySet());
-    known.remove(db.id());
+    known.remove(replica.id());
     Map<String, Long> floor = new HashMap<>(local);
     for (String peer : known) {
       Map<String, Long> clock = reported.get(peer);

@@ -4,17 +4,19 @@ import java.time.Duration;
 
 /**
  * How one side of a sync behaves: immutable, from {@link #defaults()} (SYNC, one-shot, frames of
- * at most 8 MiB, entry batches of about 256 KiB, 10 s for the remote's hello, no history GC).
+ * at most 8 MiB, entry batches of about 256 KiB, 10 s for the remote's hello, 30 s of silence
+ * before a session is dropped, no history GC).
  */
 public final class SyncOptions {
-  private static final SyncOptions DEFAULTS =
-      new SyncOptions(Mode.SYNC, false, 8 << 20, 256 << 10, Duration.ofSeconds(10), false);
+  private static final SyncOptions DEFAULTS = new SyncOptions(Mode.SYNC, false, 8 << 20,
+      256 << 10, Duration.ofSeconds(10), Duration.ofSeconds(30), false);
 
   private final Mode mode;
   private final boolean live;
   private final int maxFrameBytes;
   private final int batchBytes;
   private final Duration handshakeTimeout;
+  private final Duration idleTimeout;
   private final boolean historyGc;
 
   private SyncOptions(
@@ -23,12 +25,14 @@ public final class SyncOptions {
       int maxFrameBytes,
       int batchBytes,
       Duration handshakeTimeout,
+      Duration idleTimeout,
       boolean historyGc) {
     this.mode = mode;
     this.live = live;
     this.maxFrameBytes = maxFrameBytes;
     this.batchBytes = batchBytes;
     this.handshakeTimeout = handshakeTimeout;
+    this.idleTimeout = idleTimeout;
     this.historyGc = historyGc;
   }
 
@@ -40,7 +44,7 @@ public final class SyncOptions {
     if (mode == null) {
       throw new IllegalArgumentException("mode must not be null");
     }
-    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout, historyGc);
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout, idleTimeout, historyGc);
   }
 
   /**
@@ -48,7 +52,7 @@ public final class SyncOptions {
    * handshake. Live (true): it then goes on streaming new entries until cancelled.
    */
   public SyncOptions withLive(boolean live) {
-    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout, historyGc);
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout, idleTimeout, historyGc);
   }
 
   /** The largest frame accepted or sent; a larger incoming one ends the sync with an error. */
@@ -56,7 +60,7 @@ public final class SyncOptions {
     if (bytes < 1024) {
       throw new IllegalArgumentException("maxFrameBytes must be >= 1024, was " + bytes);
     }
-    return new SyncOptions(mode, live, bytes, Math.min(batchBytes, bytes / 2), handshakeTimeout, historyGc);
+    return new SyncOptions(mode, live, bytes, Math.min(batchBytes, bytes / 2), handshakeTimeout, idleTimeout, historyGc);
   }
 
   /** About how many bytes of entries one frame carries when the sender has a backlog. */
@@ -65,7 +69,7 @@ public final class SyncOptions {
       throw new IllegalArgumentException(
           "batchBytes must be between 1 and maxFrameBytes / 2, was " + bytes);
     }
-    return new SyncOptions(mode, live, maxFrameBytes, bytes, handshakeTimeout, historyGc);
+    return new SyncOptions(mode, live, maxFrameBytes, bytes, handshakeTimeout, idleTimeout, historyGc);
   }
 
   /** How long to wait for the remote's hello before giving up. */
@@ -73,7 +77,7 @@ public final class SyncOptions {
     if (timeout == null || timeout.isNegative() || timeout.isZero()) {
       throw new IllegalArgumentException("handshakeTimeout must be positive");
     }
-    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, timeout, historyGc);
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, timeout, idleTimeout, historyGc);
   }
 
   /**
@@ -81,7 +85,25 @@ public final class SyncOptions {
    * completes after the pass). Off by default.
    */
   public SyncOptions withHistoryGc(boolean enabled) {
-    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout, enabled);
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout, idleTimeout,
+        enabled);
+  }
+
+  /**
+   * How long a session may hear nothing from the remote while it waits for a frame before it ends
+   * with {@code TIMEOUT} (default 30 s). Each side sends a keep-alive after a third of it without
+   * sending anything, so a live session stays up while idle and a dead link is noticed.
+   */
+  public SyncOptions withIdleTimeout(Duration timeout) {
+    if (timeout == null || timeout.toMillis() < 100) {
+      throw new IllegalArgumentException("idleTimeout must be at least 100 ms");
+    }
+    return new SyncOptions(mode, live, maxFrameBytes, batchBytes, handshakeTimeout, timeout,
+        historyGc);
+  }
+
+  public Duration idleTimeout() {
+    return idleTimeout;
   }
 
   public boolean historyGc() {
@@ -111,6 +133,6 @@ public final class SyncOptions {
   @Override
   public String toString() {
     return "SyncOptions[" + mode + (live ? ", live" : ", one-shot") + ", maxFrameBytes="
-        + maxFrameBytes + ", batchBytes=" + batchBytes + "]";
+        + maxFrameBytes + ", batchBytes=" + batchBytes + ", idleTimeout=" + idleTimeout + "]";
   }
 }

@@ -1,17 +1,19 @@
 package dev.mmm.replication;
 
 import com.google.protobuf.InvalidProtocolBufferException;
-import dev.mmm.engine.Database;
+import dev.mmm.engine.DatabaseClosedException;
 import dev.mmm.engine.InvalidEntryException;
-import dev.mmm.engine.LogEntry;
-import dev.mmm.engine.LogOptions;
+import dev.mmm.engine.RecoveryRequiredException;
+import dev.mmm.engine.Replica;
+import dev.mmm.engine.Version;
 import dev.mmm.replication.wire.CaughtUp;
-import dev.mmm.replication.wire.Collected;
 import dev.mmm.replication.wire.Entries;
 import dev.mmm.replication.wire.Entry;
 import dev.mmm.replication.wire.ErrorCode;
 import dev.mmm.replication.wire.Frame;
 import dev.mmm.replication.wire.Hello;
+import dev.mmm.replication.wire.KeepAlive;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -21,15 +23,16 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
-import org.apache.pekko.NotUsed;
 import org.apache.pekko.stream.Attributes;
-import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.FlowShape;
 import org.apache.pekko.stream.Inlet;
+import org.apache.pekko.stream.KillSwitches;
+import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.Outlet;
-import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.stream.OverflowStrategy;
+import org.apache.pekko.stream.UniqueKillSwitch;
+import org.apache.pekko.stream.javadsl.Keep;
 import org.apache.pekko.stream.stage.AbstractInHandler;
 import org.apache.pekko.stream.stage.AbstractOutHandler;
 import org.apache.pekko.stream.stage.AsyncCallback;
@@ -41,28 +44,39 @@ import org.jspecify.annotations.Nullable;
 import scala.Tuple2;
 
 /**
- * One side of a sync: frames in from the remote, frames out to it. It sends its hello, then (once
- * the remote's hello says what it holds) the entries the remote lacks, read from the database's
- * log as the connection takes them, then a caught-up marker, then, if live, new entries. What it
- * receives it checks and applies through the database actor, one frame at a time, reading the next
- * frame only when the last is written: a slow database slows the remote's sending.
+ * One side of a sync: frames in from the remote, frames out to it, as an explicit state machine.
  *
- * <p>On bad input it sends an error frame, closes its side and fails its result; nothing of the bad
- * frame is written.
+ * <pre>
+ *   HANDSHAKE --hello--> EXCHANGE --(one-shot: both caught up, all applied, remote closed)--> DONE
+ *       |                   |  (live: until either side ends it)                             ^
+ *       +----- bad input, timeout, database closed, remote error ---> CLOSING (error frame) -+
+ * </pre>
+ *
+ * In HANDSHAKE it has sent its hello and waits for the remote's. The hello decides the session
+ * once: which ways entries flow (the two modes), whether it is live (both sides live and some way
+ * open), and whether the remote's clock shows a peer id with two histories. EXCHANGE sends what
+ * {@link Outgoing} reads (the entries the remote lacks, the caught-up marker, live entries minus
+ * those that came from the remote) and applies what arrives, one frame at a time through the
+ * database (two in flight, chained so nothing after a refused frame is written). Every way out goes
+ * through {@link #fail} or {@link #finish}, exactly once; the result completes there or, if the
+ * stream is torn down first, in {@code postStop}.
  */
-final class SyncStage
-    extends GraphStageWithMaterializedValue<FlowShape<ByteString, ByteString>, CompletionStage<SyncResult>> {
+final class SyncStage extends GraphStageWithMaterializedValue<
+    FlowShape<ByteString, ByteString>, CompletionStage<SyncResult>> {
 
   private final Inlet<ByteString> in = Inlet.create("Sync.in");
   private final Outlet<ByteString> out = Outlet.create("Sync.out");
   private final FlowShape<ByteString, ByteString> shape = FlowShape.of(in, out);
-  private final Database<?> db;
+  private final Replica replica;
   private final SyncOptions options;
+  private final boolean recovering;
   private final Consumer<SyncProgress> progress;
 
-  SyncStage(Database<?> db, SyncOptions options, Consumer<SyncProgress> progress) {
-    this.db = db;
+  SyncStage(Replica replica, SyncOptions options, boolean recovering,
+      Consumer<SyncProgress> progress) {
+    this.replica = replica;
     this.options = options;
+    this.recovering = recovering;
     this.progress = progress;
   }
 
@@ -78,30 +92,48 @@ final class SyncStage
     return new Tuple2<>(new Logic(result), result);
   }
 
+  private enum Phase { HANDSHAKE, EXCHANGE, CLOSING, DONE }
+
   private final class Logic extends TimerGraphStageLogicWithLogging {
-    private static final String HANDSHAKE = "handshake";
+    private static final String HANDSHAKE_TIMER = "handshake";
+    private static final String TICK = "tick";
+    private static final String CLOSING_TIMER = "closing";
     private static final int MAX_APPLYING = 2;
 
     private final CompletableFuture<SyncResult> result;
+    private final Replica.Chain chain = new Replica.Chain();
+    private final String self = replica.id();
+    /** Frames to send before anything else: the hello, keep-alives, the caught-up, the error. */
     private final ArrayDeque<Frame> control = new ArrayDeque<>();
-    /** Read by the outgoing frames, which run on their own actor. */
-    private final Map<String, Long> remoteKnown = new ConcurrentHashMap<>();
+    /** Entry frames read from {@link Outgoing}, waiting for the connection to take them. */
+    private final ArrayDeque<Frame> ready = new ArrayDeque<>();
+    /** What the remote holds as far as this side knows: its clock, what it sent, what it got. */
+    private final Map<String, Long> remoteKnown = new HashMap<>();
+    private Phase phase = Phase.HANDSHAKE;
     private @Nullable Hello remote;
-    private @Nullable SubSinkInlet<Frame> outgoing;
     private boolean sending;
     private boolean receiving;
+    private boolean live;
+    private @Nullable SubSinkInlet<Outgoing.Item> outgoing;
+    private @Nullable UniqueKillSwitch outgoingSwitch;
     private boolean caughtUpSent;
     private boolean remoteCaughtUp;
-    /** Frames handed to the database and not yet committed: up to two, so one is always ready. */
+    private long remoteClaimsOfSelf;
     private int applying;
-    private boolean outDone;
+    private boolean inFinished;
+    private boolean outCompleted;
+    private boolean finishingRecovery;
+    private boolean settled;
     private long sent;
     private long received;
+    private long waitingSince;
+    private long lastSent = System.nanoTime();
     private @Nullable SyncException failure;
-    private boolean finished;
-    /** The last clock report to the database; the history GC waits for it. */
     private CompletionStage<?> reported = CompletableFuture.completedFuture(null);
+    /** This store was marked as needing a recovery: the result waits for it to be stored. */
+    private CompletionStage<?> recoveryMarked = CompletableFuture.completedFuture(null);
     private AsyncCallback<Optional<Throwable>> applied;
+    private AsyncCallback<Optional<Throwable>> recovered;
 
     Logic(CompletableFuture<SyncResult> result) {
       super(shape);
@@ -109,20 +141,23 @@ final class SyncStage
       setHandler(in, new AbstractInHandler() {
         @Override
         public void onPush() {
+          waitingSince = 0;
           onFrame(grab(in));
         }
 
         @Override
         public void onUpstreamFinish() {
+          inFinished = true;
           onRemoteClosed();
         }
 
         @Override
         public void onUpstreamFailure(Throwable ex) {
-          if (ex instanceof org.apache.pekko.stream.scaladsl.Framing.FramingException) {
-            fail(ErrorCode.FRAME_TOO_LARGE, "bad frame from the remote: " + ex.getMessage());
+          inFinished = true;
+          if (ex instanceof SyncException s) {
+            fail(s.code(), s.getMessage());
           } else {
-            fail(ErrorCode.INTERRUPTED, "connection failed: " + ex);
+            fail(ErrorCode.INTERRUPTED, "the connection failed: " + ex);
           }
         }
       });
@@ -134,10 +169,7 @@ final class SyncStage
 
         @Override
         public void onDownstreamFinish(Throwable cause) {
-          // Keep reading: if the remote is failing, its error frame says why.
-          outDone = true;
-          closeOutgoing();
-          maybeFinish();
+          onRemoteStoppedReading();
         }
       });
     }
@@ -146,41 +178,90 @@ final class SyncStage
     public void preStart() {
       setKeepGoing(true);
       applied = createAsyncCallback(this::onApplied);
-      control.add(Frame.newBuilder()
-          .setHello(Hello.newBuilder()
+      recovered = createAsyncCallback(this::onRecovered);
+      if (recovering) {
+        // Writes stop before anything of the peer's is applied (the same actor, in order).
+        replica.requireRecovery("recovering its own log from a peer");
+      }
+      Map<String, Long> clock = new HashMap<>(safeClock());
+      Map<String, Long> fps = replica.fingerprints();
+      if (recovering) {
+        clock.remove(self); // so the peer sends this id's log from its start
+      }
+      Mode mode = recovering ? Mode.PULL : options.mode();
+      control.add(Frame.newBuilder().setHello(Hello.newBuilder()
               .setProtocolVersion(Wire.PROTOCOL_VERSION)
-              .setPeerId(db.id())
-              .setMode(switch (options.mode()) {
+              .setPeerId(self)
+              .setMode(switch (mode) {
                 case SYNC -> dev.mmm.replication.wire.Mode.SYNC;
                 case PUSH -> dev.mmm.replication.wire.Mode.PUSH;
                 case PULL -> dev.mmm.replication.wire.Mode.PULL;
               })
-              .setLive(options.live())
-              .addAllClock(Wire.clock(clock())))
+              .setLive(options.live() && !recovering)
+              .setRecovering(recovering)
+              .addAllClock(Wire.dots(clock, fps)))
           .build());
-      scheduleOnce(HANDSHAKE, options.handshakeTimeout());
-      pull(in);
+      int helloBytes = control.peek().getSerializedSize();
+      if (helloBytes > options.maxFrameBytes()) {
+        // A clock of very many peers: the remote would refuse the hello, so say why here, and
+        // read nothing.
+        fail(ErrorCode.FRAME_TOO_LARGE, "this side's hello of " + helloBytes
+            + " bytes (its clock of " + clock.size() + " peers) exceeds the frame limit ("
+            + options.maxFrameBytes() + ")");
+        return;
+      }
+      scheduleOnce(HANDSHAKE_TIMER, options.handshakeTimeout());
+      Duration quarter = options.idleTimeout().dividedBy(4);
+      Duration tick = quarter.compareTo(Duration.ofSeconds(1)) < 0 ? quarter : Duration.ofSeconds(1);
+      scheduleWithFixedDelay(TICK, tick, tick);
+      pullIn();
     }
 
     @Override
     public void onTimer(Object key) {
-      if (remote == null) {
-        fail(ErrorCode.TIMEOUT, "no hello from the remote within " + options.handshakeTimeout());
+      if (CLOSING_TIMER.equals(key)) {
+        finish(); // the remote never took the error frame
+        return;
       }
-    }
-
-    private Map<String, Long> clock() {
-      return db.clock().toCompletableFuture().join();
-    }
-
-    private boolean liveSession() {
-      return options.live() && remote != null && remote.getLive();
+      if (phase == Phase.DONE || phase == Phase.CLOSING) {
+        return;
+      }
+      if (HANDSHAKE_TIMER.equals(key)) {
+        if (phase == Phase.HANDSHAKE) {
+          fail(ErrorCode.TIMEOUT, "no hello from the remote within " + options.handshakeTimeout());
+        }
+        return;
+      }
+      if (replica.whenClosed().toCompletableFuture().isDone()) {
+        fail(ErrorCode.CLOSED, "the database of this side closed");
+        return;
+      }
+      long now = System.nanoTime();
+      if (phase == Phase.EXCHANGE && waitingSince != 0
+          && now - waitingSince > options.idleTimeout().toNanos()) {
+        fail(ErrorCode.TIMEOUT, "nothing from the remote within the idle timeout ("
+            + options.idleTimeout() + ")");
+        return;
+      }
+      if (phase == Phase.EXCHANGE && !outCompleted && isAvailable(out) && control.isEmpty()
+          && ready.isEmpty() && now - lastSent > options.idleTimeout().toNanos() / 3) {
+        control.add(Frame.newBuilder().setKeepAlive(KeepAlive.getDefaultInstance()).build());
+        emit();
+      }
     }
 
     // ---- inbound ----
 
+    private void pullIn() {
+      if (!isClosed(in) && !hasBeenPulled(in) && applying < MAX_APPLYING
+          && (phase == Phase.HANDSHAKE || phase == Phase.EXCHANGE)) {
+        pull(in);
+        waitingSince = System.nanoTime();
+      }
+    }
+
     private void onFrame(ByteString bytes) {
-      if (failure != null) {
+      if (phase != Phase.HANDSHAKE && phase != Phase.EXCHANGE) {
         return;
       }
       Frame frame;
@@ -195,17 +276,30 @@ final class SyncStage
           case HELLO -> onHello(frame.getHello());
           case ENTRIES -> onEntries(frame.getEntries());
           case CAUGHT_UP -> onCaughtUp(frame.getCaughtUp());
+          case KEEP_ALIVE -> {
+            requireHello("a keep-alive");
+            pullIn();
+          }
           case ERROR -> onRemoteError(frame.getError());
-          case COLLECTED -> onCollected(frame.getCollected());
-          default -> throw protocol(ErrorCode.MALFORMED, "frame without a message");
+          default -> throw protocol(ErrorCode.MALFORMED, "a frame without a known message");
         }
       } catch (SyncException e) {
         fail(e.code(), e.getMessage());
+      } catch (DatabaseClosedException e) {
+        fail(ErrorCode.CLOSED, "the database of this side closed");
+      } catch (RuntimeException e) {
+        fail(ErrorCode.INTERNAL, "cannot handle a frame: " + e);
+      }
+    }
+
+    private void requireHello(String what) {
+      if (phase == Phase.HANDSHAKE) {
+        throw protocol(ErrorCode.OUT_OF_ORDER, what + " before the hello");
       }
     }
 
     private void onHello(Hello hello) {
-      if (remote != null) {
+      if (phase != Phase.HANDSHAKE) {
         throw protocol(ErrorCode.OUT_OF_ORDER, "a second hello");
       }
       if (hello.getProtocolVersion() != Wire.PROTOCOL_VERSION) {
@@ -214,216 +308,348 @@ final class SyncStage
             + Wire.PROTOCOL_VERSION + ")");
       }
       if (hello.getPeerId().isEmpty()) {
-        throw protocol(ErrorCode.MALFORMED, "hello without a peer id");
+        throw protocol(ErrorCode.MALFORMED, "a hello without a peer id");
       }
-      if (hello.getPeerId().equals(db.id())) {
+      if (hello.getPeerId().equals(self)) {
         throw protocol(ErrorCode.SAME_PEER, "the remote claims this database's own peer id '"
-            + db.id() + "'");
+            + self + "'");
       }
       Mode remoteMode = switch (hello.getMode()) {
         case SYNC -> Mode.SYNC;
         case PUSH -> Mode.PUSH;
         case PULL -> Mode.PULL;
-        default -> throw protocol(ErrorCode.MALFORMED, "hello with mode " + hello.getMode());
+        default -> throw protocol(ErrorCode.MALFORMED, "a hello with mode " + hello.getMode());
       };
-      Map<String, Long> reported = Wire.clock(hello.getClockList());
-      remoteKnown.putAll(reported);
+      Wire.Clock theirs = Wire.clock(hello.getClockList());
       remote = hello;
-      this.reported = db.reportClock(hello.getPeerId(), reported);
-      cancelTimer(HANDSHAKE);
-      sending = options.mode().sends() && remoteMode.receives();
-      receiving = options.mode().receives() && remoteMode.sends();
-      startSending();
-      pull(in);
+      cancelTimer(HANDSHAKE_TIMER);
+      checkHistories(hello, theirs);
+      Mode mine = recovering ? Mode.PULL : options.mode();
+      sending = mine.sends() && remoteMode.receives();
+      receiving = mine.receives() && remoteMode.sends();
+      live = options.live() && hello.getLive() && !recovering && (sending || receiving);
+      if (recovering && !receiving) {
+        throw protocol(ErrorCode.OUT_OF_ORDER, "cannot recover from a remote whose mode ("
+            + remoteMode + ") sends nothing");
+      }
+      remoteKnown.putAll(theirs.seqs());
+      remoteClaimsOfSelf = theirs.seq(self);
+      if (!hello.getRecovering()) {
+        reported = replica.reportClock(hello.getPeerId(), theirs.seqs());
+      }
+      phase = Phase.EXCHANGE;
+      startSending(theirs.seqs());
+      pullIn();
       report();
     }
 
-    /** Entries and collected ranges may come only after the hello, and only if the modes allow. */
-    private void checkMayReceive(String what) {
-      if (remote == null) {
-        throw protocol(ErrorCode.OUT_OF_ORDER, what + " before the hello");
+    /**
+     * A peer id with two histories must not meet itself: this store's own (it lost history the
+     * remote holds: recover), the remote's (its store lost history this one holds), or a third
+     * peer's (two replicas hold different entries under one version).
+     */
+    private void checkHistories(Hello hello, Wire.Clock theirs) {
+      Optional<String> mustRecover = replica.recoveryRequired();
+      if (mustRecover.isPresent() && !recovering) {
+        throw protocol(ErrorCode.PEER_ID_REUSED, "this database ('" + self + "') must recover "
+            + "its log from its peers before it syncs: " + mustRecover.get());
       }
-      if (!receiving) {
-        throw protocol(ErrorCode.OUT_OF_ORDER, what + " from a remote whose mode ("
-            + remote.getMode() + ") may not send to this side (" + options.mode() + ")");
+      Map<String, Long> mine = safeClock();
+      Map<String, Long> myFps = replica.fingerprints();
+      String them = hello.getPeerId();
+      if (!recovering) {
+        long claimed = theirs.seq(self);
+        long held = mine.getOrDefault(self, 0L);
+        String lost = null;
+        if (claimed > held) {
+          lost = "'" + them + "' holds " + self + " up to seq " + claimed
+              + ", this store only up to " + held;
+        } else if (claimed > 0 && theirs.fingerprint(self) != 0) {
+          Optional<Long> fp = replica.fingerprint(new Version(self, claimed));
+          if (fp.isPresent() && fp.get() != theirs.fingerprint(self)) {
+            lost = "'" + them + "' holds another " + self + "@" + claimed + " than this store";
+          }
+        }
+        if (lost != null) {
+          String reason = "this store's peer id has history it lacks (wiped, restored from an "
+              + "old backup, or copied and used twice): " + lost;
+          recoveryMarked = replica.requireRecovery(reason);
+          throw protocol(ErrorCode.PEER_ID_REUSED, reason + "; recover it "
+              + "(Replication.recover) before it writes or syncs again");
+        }
       }
-      if (remoteCaughtUp && !liveSession()) {
-        throw protocol(ErrorCode.OUT_OF_ORDER, what + " after caught-up in a one-shot sync");
+      if (!hello.getRecovering()) {
+        long held = mine.getOrDefault(them, 0L);
+        long claimed = theirs.seq(them);
+        if (claimed < held || (claimed == held && held > 0 && differ(myFps, theirs, them))) {
+          throw protocol(ErrorCode.PEER_ID_REUSED, "the remote '" + them + "' lost history of "
+              + "its own: it claims its log up to seq " + claimed + ", this database holds "
+              + (claimed < held ? "it up to " + held : "another " + them + "@" + held)
+              + "; it must recover (Replication.recover) before it syncs");
+        }
+      }
+      for (Map.Entry<String, Long> dot : theirs.seqs().entrySet()) {
+        String p = dot.getKey();
+        if (!p.equals(self) && !p.equals(them) && dot.getValue() > 0
+            && dot.getValue().equals(mine.get(p)) && differ(myFps, theirs, p)) {
+          throw protocol(ErrorCode.PEER_ID_REUSED, "peer id '" + p + "' names two histories: "
+              + "this database and '" + them + "' hold different entries as " + p + "@"
+              + dot.getValue());
+        }
       }
     }
 
-    private void onCollected(Collected range) {
-      checkMayReceive("a collected range");
-      if (range.getPeer().isEmpty() || range.getFromSeq() < 1
-          || range.getToSeq() < range.getFromSeq()) {
-        throw protocol(ErrorCode.INVALID_ENTRY, "invalid collected range " + range.getPeer()
-            + " " + range.getFromSeq() + ".." + range.getToSeq());
-      }
-      remoteKnown.merge(range.getPeer(), range.getToSeq(), Math::max);
-      applying++;
-      db.skip(range.getPeer(), range.getFromSeq(), range.getToSeq())
-          .whenComplete((r, ex) -> applied.invoke(Optional.ofNullable(ex)));
-      pullWhileRoom();
+    private boolean differ(Map<String, Long> myFps, Wire.Clock theirs, String peer) {
+      long a = myFps.getOrDefault(peer, 0L);
+      long b = theirs.fingerprint(peer);
+      return a != 0 && b != 0 && a != b;
     }
 
     private void onEntries(Entries entries) {
-      checkMayReceive("entries");
-      List<LogEntry<byte[]>> batch = new ArrayList<>(entries.getEntriesCount());
+      requireHello("entries");
+      if (!receiving) {
+        throw protocol(ErrorCode.OUT_OF_ORDER, "entries from a remote whose mode ("
+            + remote.getMode() + ") may not send to this side");
+      }
+      if (remoteCaughtUp && !live) {
+        throw protocol(ErrorCode.OUT_OF_ORDER, "entries after caught-up in a one-shot sync");
+      }
+      List<Replica.Stored> batch = new ArrayList<>(entries.getEntriesCount());
       for (Entry e : entries.getEntriesList()) {
         batch.add(Wire.entry(e));
       }
       received += batch.size();
-      for (LogEntry<byte[]> e : batch) {
-        remoteKnown.merge(e.peer(), e.seq(), Math::max);
+      for (Replica.Stored s : batch) {
+        remoteKnown.merge(s.entry().peer(), s.entry().seq(), Math::max);
       }
       applying++;
-      db.apply(batch).whenComplete((r, ex) -> applied.invoke(Optional.ofNullable(ex)));
-      pullWhileRoom();
-    }
-
-    /**
-     * Reads the next frame while fewer than two wait on the database: it decodes one while the
-     * database writes the other, and the database actor applies them in the order sent.
-     */
-    private void pullWhileRoom() {
-      if (applying < MAX_APPLYING && failure == null && !isClosed(in) && !hasBeenPulled(in)) {
-        pull(in);
-      }
+      CompletionStage<?> apply = recovering ? replica.applyRecovering(batch, chain)
+          : replica.apply(batch, chain);
+      apply.whenComplete((r, ex) -> applied.invoke(Optional.ofNullable(ex)));
+      pullIn();
     }
 
     private void onApplied(Optional<Throwable> error) {
       applying--;
-      if (failure == null && error.isPresent()) {
-        Throwable cause = error.get() instanceof CompletionException c && c.getCause() != null
-            ? c.getCause() : error.get();
+      if (phase == Phase.DONE) {
+        settle();
+        return;
+      }
+      if (phase != Phase.EXCHANGE) {
+        return;
+      }
+      if (error.isPresent()) {
+        Throwable cause = unwrap(error.get());
         if (cause instanceof InvalidEntryException) {
           fail(ErrorCode.INVALID_ENTRY, "refused entries from the remote: " + cause.getMessage());
+        } else if (cause instanceof RecoveryRequiredException) {
+          fail(ErrorCode.PEER_ID_REUSED, cause.getMessage());
+        } else if (cause instanceof DatabaseClosedException) {
+          fail(ErrorCode.CLOSED, "the database of this side closed");
         } else {
           fail(ErrorCode.INTERNAL, "cannot apply entries: " + cause);
         }
-      } else if (failure == null && !isClosed(in)) {
-        pullWhileRoom();
-        report();
-      } else if (failure == null && applying == 0) {
-        // The remote closed while this frame was being applied: judge the close only now.
-        onRemoteClosed();
         return;
       }
-      maybeDone();
-      maybeFinish();
+      pullIn();
+      report();
+      if (inFinished) {
+        onRemoteClosed();
+      } else {
+        maybeDone();
+      }
     }
 
     private void onCaughtUp(CaughtUp caughtUp) {
-      if (remote == null || remoteCaughtUp) {
-        throw protocol(ErrorCode.OUT_OF_ORDER, remote == null
-            ? "caught-up before the hello" : "a second caught-up");
+      requireHello("caught-up");
+      if (remoteCaughtUp) {
+        throw protocol(ErrorCode.OUT_OF_ORDER, "a second caught-up");
       }
-      Map<String, Long> reported = Wire.clock(caughtUp.getClockList());
-      reported.forEach((p, s) -> remoteKnown.merge(p, s, Math::max));
+      Wire.Clock clock = Wire.clock(caughtUp.getClockList());
+      clock.seqs().forEach((p, s) -> remoteKnown.merge(p, s, Math::max));
+      remoteClaimsOfSelf = Math.max(remoteClaimsOfSelf, clock.seq(self));
       remoteCaughtUp = true;
-      this.reported = db.reportClock(remote.getPeerId(), reported);
-      pull(in);
+      if (!remote.getRecovering()) {
+        reported = replica.reportClock(remote.getPeerId(), clock.seqs());
+      }
+      pullIn();
       report();
       maybeDone();
     }
 
     private void onRemoteError(dev.mmm.replication.wire.Error error) {
-      failure = new SyncException(error.getCode(),
+      SyncException e = new SyncException(error.getCode(),
           "the remote " + remoteName() + " ended the sync: " + error.getMessage(), true);
-      log().warning("sync with {} failed: {}", remoteName(), failure.getMessage());
-      closeAll();
+      log().warning("sync with {} failed: {}", remoteName(), e.getMessage());
+      failure = e;
+      finish();
     }
 
+    /** The remote closed its side: judged once what it sent is applied. */
     private void onRemoteClosed() {
+      if (phase != Phase.EXCHANGE) {
+        if (phase == Phase.HANDSHAKE) {
+          fail(ErrorCode.INTERRUPTED, "the remote closed the connection before its hello");
+        }
+        return;
+      }
       if (applying > 0) {
-        // The frame being applied may yet fail the sync with its own error (an invalid entry
-        // must not be reported as a mere interruption); onApplied comes back here.
-        return;
+        return; // a frame being applied may yet fail the sync with its own error
       }
-      if (failure == null && !remoteCaughtUp) {
+      if (!remoteCaughtUp) {
         fail(ErrorCode.INTERRUPTED, "the remote closed the connection before the sync completed");
-        return;
+      } else if (live || outCompleted) {
+        if (caughtUpSent) {
+          finish();
+        } else {
+          fail(ErrorCode.INTERRUPTED, "the remote went away before this side sent all it had");
+        }
+      } else {
+        maybeDone(); // it sent all it had; this side finishes sending, then is done
       }
-      if (failure != null && !outDone) {
-        // The error frame still waits for the connection to take it; emit() sends it, then
-        // closes. Completing now would drop it.
-        return;
+    }
+
+    /**
+     * The remote no longer reads what this side sends. Its error frame or its close says why, and
+     * this side goes on reading until one comes (the idle timeout bounds the wait).
+     */
+    private void onRemoteStoppedReading() {
+      closeOutgoing();
+      outCompleted = true;
+      if (phase == Phase.CLOSING) {
+        finish(); // the error frame can no longer go out
+      } else if (inFinished) {
+        onRemoteClosed();
       }
-      if (failure == null && !outDone && !caughtUpSent && !liveSession()) {
-        // The remote sent all it had and closed its side; it may still read ours, so finish
-        // sending: maybeDone() closes the output after the caught-up.
-        return;
-      }
-      if (!outDone) {
-        closeOutgoing();
-        complete(out);
-        outDone = true;
-      }
-      maybeFinish();
     }
 
     // ---- outbound ----
 
-    private void startSending() {
-      Source<Frame, NotUsed> frames = Outgoing.frames(db, options, sending,
-          Map.copyOf(remoteKnown), clock(), remoteKnown,
-          () -> Frame.newBuilder().setCaughtUp(CaughtUp.newBuilder().addAllClock(
-              Wire.clock(clock()))).build());
-      SubSinkInlet<Frame> inlet = new SubSinkInlet<>("Sync.outgoing");
+    private void startSending(Map<String, Long> remoteClock) {
+      SubSinkInlet<Outgoing.Item> inlet = new SubSinkInlet<>("Sync.outgoing");
       inlet.setHandler(new AbstractInHandler() {
         @Override
         public void onPush() {
-          send(inlet.grab());
+          onOutgoing(inlet.grab());
         }
 
         @Override
         public void onUpstreamFinish() {
-          // One-shot: hello, entries, caught-up sent; the rest waits on the remote.
-          maybeDone();
+          // One-shot: everything, caught-up included, has been handed over.
         }
 
         @Override
         public void onUpstreamFailure(Throwable ex) {
-          fail(ErrorCode.INTERNAL, "cannot read the log: " + ex);
+          Throwable cause = unwrap(ex);
+          fail(cause instanceof DatabaseClosedException ? ErrorCode.CLOSED : ErrorCode.INTERNAL,
+              "cannot read the log: " + cause);
         }
       });
       outgoing = inlet;
-      // Async: the log is read and encoded on another thread while this one decodes and applies.
-      frames.async().runWith(inlet.sink(), subFusingMaterializer());
-      if (isAvailable(out)) {
-        emit();
+      // A stream of its own, reading and encoding ahead (a small buffer) on its own actor while
+      // this stage decodes and applies. Not sub-fused behind an async boundary: such an island,
+      // when this stage ended before it had subscribed, was never cancelled and outlived the
+      // session with its log readers and a live log's wake-up. And ended through a kill switch,
+      // not only by cancelling the inlet: a cancel that races the sub-sink's materialization
+      // after a pull is lost (Pekko's SubSink then re-sends the pull instead of the cancel).
+      outgoingSwitch = Outgoing.items(replica, options.batchBytes(), sending, live, remoteClock,
+              safeClock())
+          .buffer(2, OverflowStrategy.backpressure())
+          .viaMat(KillSwitches.single(), Keep.right())
+          .to(inlet.sink())
+          .run(materializer());
+      emit();
+    }
+
+    private void onOutgoing(Outgoing.Item item) {
+      if (phase != Phase.EXCHANGE) {
+        return;
       }
+      if (item instanceof Outgoing.Batch b) {
+        List<Entry> entries = b.live() ? echoFiltered(b.entries()) : b.entries();
+        if (!frame(entries)) {
+          return;
+        }
+      } else {
+        control.add(Frame.newBuilder().setCaughtUp(CaughtUp.newBuilder().addAllClock(
+            Wire.dots(safeClock(), replica.fingerprints()))).build());
+      }
+      emit();
+    }
+
+    /** Live entries that came from the remote (through this database's log) go not back to it. */
+    private List<Entry> echoFiltered(List<Entry> entries) {
+      List<Entry> kept = new ArrayList<>(entries.size());
+      for (Entry e : entries) {
+        if (e.getSeq() > remoteKnown.getOrDefault(e.getPeer(), 0L)) {
+          kept.add(e);
+        }
+      }
+      return kept;
+    }
+
+    /** Cuts entries into frames within the frame limit; false if one cannot fit any. */
+    private boolean frame(List<Entry> entries) {
+      Entries.Builder frame = Entries.newBuilder();
+      long size = 0;
+      for (Entry e : entries) {
+        long cost = e.getSerializedSize() + 6L;
+        if (cost + 8 > options.maxFrameBytes()) {
+          fail(ErrorCode.FRAME_TOO_LARGE, "entry " + e.getPeer() + "@" + e.getSeq() + " takes "
+              + cost + " bytes, more than a frame may (" + options.maxFrameBytes() + ")");
+          return false;
+        }
+        if (size + cost + 8 > options.maxFrameBytes()) {
+          ready.add(Frame.newBuilder().setEntries(frame).build());
+          frame = Entries.newBuilder();
+          size = 0;
+        }
+        frame.addEntries(e);
+        size += cost;
+      }
+      if (frame.getEntriesCount() > 0) {
+        ready.add(Frame.newBuilder().setEntries(frame).build());
+      }
+      return true;
     }
 
     private void emit() {
-      if (!control.isEmpty()) {
-        Frame frame = control.poll();
-        push(out, ByteString.fromArrayUnsafe(frame.toByteArray()));
-        if (frame.hasError()) {
-          closeAll();
-        }
-      } else if (outgoing != null && !outgoing.isClosed() && !outgoing.hasBeenPulled()) {
-        outgoing.pull();
-      }
-    }
-
-    private void send(Frame frame) {
-      if (frame.getSerializedSize() > options.maxFrameBytes()) {
-        fail(ErrorCode.FRAME_TOO_LARGE, "an entry of " + frame.getSerializedSize()
-            + " bytes exceeds the frame limit of " + options.maxFrameBytes());
+      if (!isAvailable(out) || outCompleted) {
         return;
       }
-      if (frame.hasEntries()) {
-        sent += frame.getEntries().getEntriesCount();
-        for (Entry e : frame.getEntries().getEntriesList()) {
-          remoteKnown.merge(e.getPeer(), e.getSeq(), Math::max);
+      Frame next = !control.isEmpty() ? control.poll() : ready.poll();
+      if (next == null) {
+        if (outgoing != null && !outgoing.isClosed() && !outgoing.hasBeenPulled()
+            && phase == Phase.EXCHANGE) {
+          outgoing.pull();
         }
-      } else if (frame.hasCaughtUp()) {
-        caughtUpSent = true;
+        return;
       }
-      push(out, ByteString.fromArrayUnsafe(frame.toByteArray()));
-      report();
-      maybeDone();
+      if (next.getSerializedSize() > options.maxFrameBytes() && !next.hasError()) {
+        // A clock of very many peers: the remote would refuse the frame, so say why here.
+        fail(ErrorCode.FRAME_TOO_LARGE, "this side's " + next.getBodyCase() + " frame of "
+            + next.getSerializedSize() + " bytes exceeds the frame limit ("
+            + options.maxFrameBytes() + ")");
+        return;
+      }
+      push(out, ByteString.fromArrayUnsafe(next.toByteArray()));
+      lastSent = System.nanoTime();
+      switch (next.getBodyCase()) {
+        case ENTRIES -> {
+          sent += next.getEntries().getEntriesCount();
+          for (Entry e : next.getEntries().getEntriesList()) {
+            remoteKnown.merge(e.getPeer(), e.getSeq(), Math::max);
+          }
+          report();
+        }
+        case CAUGHT_UP -> {
+          caughtUpSent = true;
+          report();
+          maybeDone();
+        }
+        case ERROR -> finish();
+        default -> { }
+      }
     }
 
     private void report() {
@@ -431,20 +657,59 @@ final class SyncStage
           Map.copyOf(remoteKnown), caughtUpSent && remoteCaughtUp));
     }
 
+    /** Ends the outgoing stream, whatever state it is in (idempotent). */
     private void closeOutgoing() {
       if (outgoing != null && !outgoing.isClosed()) {
         outgoing.cancel();
       }
+      if (outgoingSwitch != null) {
+        outgoingSwitch.shutdown();
+      }
     }
 
-    /** A one-shot sync is done once each side has sent all it had and all it sent is applied. */
+    /**
+     * One-shot: once each side has sent all it had and all received is applied, this side closes
+     * its output (a recovering side first writes its set-aside entries again); the sync is done
+     * when the remote closes too.
+     */
     private void maybeDone() {
-      if (failure == null && !liveSession() && caughtUpSent && remoteCaughtUp && applying == 0
-          && !outDone) {
-        closeOutgoing();
+      if (phase != Phase.EXCHANGE || live || !caughtUpSent || !remoteCaughtUp || applying > 0
+          || outCompleted || finishingRecovery) {
+        return;
+      }
+      if (recovering) {
+        long held = safeClock().getOrDefault(self, 0L);
+        if (held < remoteClaimsOfSelf) {
+          fail(ErrorCode.INVALID_ENTRY, "the remote claimed " + self + " up to seq "
+              + remoteClaimsOfSelf + " but sent it only up to " + held);
+          return;
+        }
+        finishingRecovery = true;
+        replica.finishRecovery().whenComplete((r, ex) -> recovered.invoke(Optional.ofNullable(ex)));
+        return;
+      }
+      completeOut();
+    }
+
+    private void onRecovered(Optional<Throwable> error) {
+      if (phase != Phase.EXCHANGE) {
+        return;
+      }
+      if (error.isPresent()) {
+        fail(ErrorCode.INTERNAL, "cannot finish the recovery: " + unwrap(error.get()));
+        return;
+      }
+      completeOut();
+    }
+
+    private void completeOut() {
+      closeOutgoing();
+      outCompleted = true;
+      if (!isClosed(out)) {
         complete(out);
-        outDone = true;
-        maybeFinish();
+      }
+      if (inFinished) {
+        finish();
       }
     }
 
@@ -454,82 +719,113 @@ final class SyncStage
       return new SyncException(code, message, false);
     }
 
+    /** Ends the sync in error: the remote is told why (the error frame is the last one sent). */
     private void fail(ErrorCode code, String message) {
-      if (failure != null) {
+      if (phase == Phase.CLOSING || phase == Phase.DONE) {
         return;
       }
       failure = new SyncException(code, message, false);
       log().warning("sync with {} failed: {}", remoteName(), message);
       closeOutgoing();
-      if (outDone || isClosed(out)) {
-        closeAll();
+      phase = Phase.CLOSING;
+      if (!isClosed(in)) {
+        cancel(in);
+      }
+      if (outCompleted || isClosed(out)) {
+        finish();
         return;
       }
-      // Tell the remote why before closing; the error frame is the last thing sent.
       control.clear();
+      ready.clear();
       control.add(Frame.newBuilder().setError(dev.mmm.replication.wire.Error.newBuilder()
           .setCode(code).setMessage(message)).build());
-      if (isAvailable(out)) {
-        emit();
-      }
+      scheduleOnce(CLOSING_TIMER, options.idleTimeout());
+      emit();
     }
 
-    private void closeAll() {
-      control.clear();
+    /** The one way the stage ends. */
+    private void finish() {
+      if (phase == Phase.DONE) {
+        return;
+      }
+      phase = Phase.DONE;
+      cancelTimer(TICK);
+      cancelTimer(HANDSHAKE_TIMER);
+      cancelTimer(CLOSING_TIMER);
       closeOutgoing();
       if (!isClosed(out)) {
         complete(out);
       }
-      outDone = true;
       if (!isClosed(in)) {
         cancel(in);
       }
-      maybeFinish();
+      settle();
+    }
+
+    /** Completes the result and the stage once no frame is being applied any more. */
+    private void settle() {
+      if (applying > 0 || settled) {
+        return;
+      }
+      settled = true;
+      SyncException failed = failure;
+      if (failed != null) {
+        // A PEER_ID_REUSED failure means writes are refused from then on: it is stored first.
+        recoveryMarked.whenComplete((r, ex) -> result.completeExceptionally(failed));
+      } else {
+        succeed();
+      }
+      completeStage();
+    }
+
+    private void succeed() {
+      Map<String, Long> known = Map.copyOf(remoteKnown);
+      SyncResult done = new SyncResult(remote.getPeerId(), sent, received, sending, receiving,
+          safeClock(), known);
+      CompletionStage<?> after = reported;
+      if (!live && !remote.getRecovering()) {
+        // Closed without an error after its caught-up: the remote applied all it was sent.
+        String peer = remote.getPeerId();
+        after = after.handle((r, e) -> null).thenCompose(r -> replica.reportClock(peer, known));
+      }
+      if (options.historyGc()) {
+        Materializer mat = materializer();
+        after = after.handle((r, e) -> null).thenCompose(r -> HistoryGc.collect(replica, mat));
+      }
+      org.apache.pekko.event.LoggingAdapter logger = log();
+      String name = remoteName();
+      after.whenComplete((r, ex) -> {
+        if (ex != null) {
+          logger.warning("after the sync with {}: {}", name, unwrap(ex).toString());
+        }
+        result.complete(done);
+      });
+    }
+
+    @Override
+    public void postStop() {
+      closeOutgoing(); // the stream is torn down: the outgoing one goes with it
+      if (!settled) {
+        settled = true;
+        result.completeExceptionally(failure != null ? failure : new SyncException(
+            ErrorCode.INTERRUPTED, "the sync stopped before it completed", false));
+      }
+    }
+
+    private Map<String, Long> safeClock() {
+      try {
+        return replica.clock();
+      } catch (RuntimeException e) {
+        return Map.of();
+      }
     }
 
     private String remoteName() {
       return remote == null ? "an unidentified remote" : "'" + remote.getPeerId() + "'";
     }
+  }
 
-    /** Ends the stage once both directions are closed and no apply is in flight. */
-    private void maybeFinish() {
-      if (applying > 0 || !outDone || !isClosed(in)) {
-        return;
-      }
-      if (failure == null && !(remoteCaughtUp && (caughtUpSent || !sending))) {
-        failure = new SyncException(ErrorCode.INTERRUPTED,
-            "the connection closed before the sync completed", false);
-      }
-      finished = true;
-      if (failure != null) {
-        result.completeExceptionally(failure);
-      } else {
-        SyncResult done = new SyncResult(remote == null ? "" : remote.getPeerId(), sent, received,
-            sending, receiving, clock(), remoteKnown);
-        // Done once what the remote reported is stored (and, with history GC, after a pass).
-        CompletionStage<?> after = reported;
-        org.apache.pekko.event.LoggingAdapter logger = log();
-        String name = remoteName();
-        if (options.historyGc()) {
-          Materializer mat = materializer();
-          after = after.thenCompose(r -> HistoryGc.collect(db, mat));
-        }
-        after.whenComplete((n, ex) -> {
-          if (ex != null) {
-            logger.warning("after the sync with {}: {}", name, ex);
-          }
-          result.complete(done);
-        });
-      }
-      completeStage();
-    }
-
-    @Override
-    public void postStop() {
-      if (!finished && !result.isDone()) {
-        result.completeExceptionally(new SyncException(ErrorCode.INTERRUPTED,
-            "the sync stopped before it completed", false));
-      }
-    }
+  private static Throwable unwrap(Throwable t) {
+    return t instanceof CompletionException c && c.getCause() != null ? c.getCause() : t;
   }
 }

@@ -2,6 +2,7 @@ package dev.mmm.replication;
 
 import com.google.protobuf.ByteString;
 import dev.mmm.engine.LogEntry;
+import dev.mmm.engine.Replica;
 import dev.mmm.engine.Version;
 import dev.mmm.replication.wire.Dot;
 import dev.mmm.replication.wire.Entry;
@@ -15,13 +16,30 @@ import java.util.Map;
 final class Wire {
   private Wire() {}
 
-  static final int PROTOCOL_VERSION = 1;
+  static final int PROTOCOL_VERSION = 2;
 
-  static Entry entry(LogEntry<byte[]> e) {
-    Entry.Builder b =
-        Entry.newBuilder().setPeer(e.peer()).setSeq(e.seq()).setKey(e.key()).setDeleted(e.deleted());
+  /** A clock as a remote stated it: per peer the seq, and the fingerprint there (0: unknown). */
+  record Clock(Map<String, Long> seqs, Map<String, Long> fingerprints) {
+    static final Clock EMPTY = new Clock(Map.of(), Map.of());
+
+    long seq(String peer) {
+      return seqs.getOrDefault(peer, 0L);
+    }
+
+    long fingerprint(String peer) {
+      return fingerprints.getOrDefault(peer, 0L);
+    }
+  }
+
+  static Entry entry(Replica.Stored s) {
+    LogEntry<byte[]> e = s.entry();
+    Entry.Builder b = Entry.newBuilder().setPeer(e.peer()).setSeq(e.seq()).setKey(e.key())
+        .setDeleted(e.deleted());
     if (e.value() != null) {
       b.setValue(ByteString.copyFrom(e.value()));
+    }
+    if (e.collected()) {
+      b.setCollected(true).setFingerprint(s.fingerprint());
     }
     for (Version link : e.links()) {
       b.addLinks(Dot.newBuilder().setPeer(link.peer()).setSeq(link.seq()));
@@ -33,20 +51,24 @@ final class Wire {
    * @throws SyncException with {@link ErrorCode#INVALID_ENTRY} for an entry the data model
    *     rejects
    */
-  static LogEntry<byte[]> entry(Entry e) {
+  static Replica.Stored entry(Entry e) {
     try {
       if (e.getPeer().isEmpty()) {
         throw new IllegalArgumentException("empty peer id");
       }
-      if (e.getDeleted() && !e.getValue().isEmpty()) {
-        throw new IllegalArgumentException("a tombstone with a value");
+      if ((e.getDeleted() || e.getCollected()) && !e.getValue().isEmpty()) {
+        throw new IllegalArgumentException("a tombstone or collected entry with a value");
+      }
+      if (e.getCollected() && e.getFingerprint() == 0) {
+        throw new IllegalArgumentException("a collected entry without fingerprint");
       }
       List<Version> links = new ArrayList<>(e.getLinksCount());
       for (Dot d : e.getLinksList()) {
-        links.add(version(d));
+        links.add(new Version(d.getPeer(), seq(d.getSeq())));
       }
-      byte[] value = e.getDeleted() ? null : e.getValue().toByteArray();
-      return new LogEntry<>(e.getPeer(), seq(e.getSeq()), e.getKey(), value, links, e.getDeleted());
+      byte[] value = e.getDeleted() || e.getCollected() ? null : e.getValue().toByteArray();
+      return new Replica.Stored(new LogEntry<>(e.getPeer(), seq(e.getSeq()), e.getKey(), value,
+          links, e.getDeleted(), e.getCollected()), e.getFingerprint());
     } catch (IllegalArgumentException ex) {
       throw new SyncException(
           ErrorCode.INVALID_ENTRY,
@@ -56,30 +78,31 @@ final class Wire {
     }
   }
 
-  static List<Dot> clock(Map<String, Long> clock) {
+  static List<Dot> dots(Map<String, Long> clock, Map<String, Long> fingerprints) {
     List<Dot> dots = new ArrayList<>(clock.size());
-    clock.forEach((peer, seq) -> dots.add(Dot.newBuilder().setPeer(peer).setSeq(seq).build()));
+    clock.forEach((peer, seq) -> dots.add(Dot.newBuilder().setPeer(peer).setSeq(seq)
+        .setFingerprint(fingerprints.getOrDefault(peer, 0L)).build()));
     return dots;
   }
 
-  static Map<String, Long> clock(List<Dot> dots) {
-    Map<String, Long> clock = new HashMap<>();
+  /** A clock from the wire: peers named once, not empty, seqs within range. */
+  static Clock clock(List<Dot> dots) {
+    Map<String, Long> seqs = new HashMap<>();
+    Map<String, Long> fps = new HashMap<>();
     for (Dot d : dots) {
       if (d.getPeer().isEmpty() || d.getSeq() < 0) {
-        throw new SyncException(
-            ErrorCode.MALFORMED, "clock holds an invalid entry " + d.getPeer() + ":" + d.getSeq(),
-            false);
+        throw new SyncException(ErrorCode.MALFORMED, "clock holds an invalid entry "
+            + d.getPeer() + ":" + Long.toUnsignedString(d.getSeq()), false);
       }
-      if (clock.put(d.getPeer(), d.getSeq()) != null) {
+      if (seqs.put(d.getPeer(), d.getSeq()) != null) {
         throw new SyncException(
             ErrorCode.MALFORMED, "clock names peer " + d.getPeer() + " twice", false);
       }
+      if (d.getFingerprint() != 0) {
+        fps.put(d.getPeer(), d.getFingerprint());
+      }
     }
-    return clock;
-  }
-
-  private static Version version(Dot d) {
-    return new Version(d.getPeer(), seq(d.getSeq()));
+    return new Clock(seqs, fps);
   }
 
   /** uint64 on the wire; a seq beyond Long.MAX_VALUE arrives negative and is refused. */

@@ -20,8 +20,8 @@ import org.jspecify.annotations.Nullable;
  * it, with the links the data model says it carries. The heads of a key are its writes that no
  * write of that key links; the live heads are those that are not tombstones.
  *
- * <p>A put or delete links the writer's own heads of the key among the writes it held at that
- * moment; what it held is read from its clock just before the write (clocks are contiguous, so a
+ * <p>Every write links the writer's own heads of the key among the writes it held at that
+ * moment (a merge also the docs given); what it held is read from its clock just before the write (clocks are contiguous, so a
  * clock names exactly the writes held). So writes must not race a running sync.
  */
 final class HeadsModel {
@@ -52,7 +52,8 @@ final class HeadsModel {
     if (docs.isEmpty()) {
       throw new IllegalArgumentException("a merge of no docs is a put");
     }
-    Set<Version> links = new LinkedHashSet<>();
+    // The writer's own heads, then the docs given (the seed's rule).
+    Set<Version> links = ownHeads(db, key);
     docs.forEach(d -> links.add(d.version()));
     Doc<String> doc = await(db.merge(key, docs, value));
     return record(doc, links);

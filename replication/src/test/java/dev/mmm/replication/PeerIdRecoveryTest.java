@@ -1,0 +1,264 @@
+package dev.mmm.replication;
+
+import static dev.mmm.engine.TestDatabases.await;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.mmm.engine.Codec;
+import dev.mmm.engine.Database;
+import dev.mmm.engine.DatabaseOptions;
+import dev.mmm.engine.Doc;
+import dev.mmm.engine.RecoveryRequiredException;
+import dev.mmm.engine.TestDatabases;
+import dev.mmm.replication.wire.ErrorCode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.apache.pekko.japi.Pair;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * A peer id names one log forever (issue 6 item 5): a store that lost history of its own id that
+ * its peers hold (wiped, restored from an old backup, copied and used twice) must never sync a seq
+ * of that id that means something else elsewhere. It finds out at the first handshake with a peer
+ * that holds the id's history, refuses to write and sync until it recovers, and recovery loses
+ * none of the writes acknowledged in between.
+ */
+class PeerIdRecoveryTest {
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
+
+  static DatabaseOptions<String> id(String id) {
+    return DatabaseOptions.of(Codec.utf8()).withId(id);
+  }
+
+  Pair<SyncResult, SyncResult> sync(Database<?> a, Database<?> b) {
+    return SyncSessions.sync(dbs.system(), a, b);
+  }
+
+  SyncResult recover(Database<?> lost, Database<?> from) {
+    SyncOptions o = SyncOptions.defaults();
+    return await(Replication.recover(lost, o).join(Replication.sync(from, o)).run(dbs.system()));
+  }
+
+  static void assertReused(Database<?> a, Database<?> b, ActorSystemRunner run) {
+    SyncSessions.Session s = run.start(a, b);
+    for (var result : List.of(s.left(), s.right())) {
+      assertThatThrownBy(() -> await(result))
+          .isInstanceOfSatisfying(SyncException.class,
+              e -> assertThat(e.code()).isEqualTo(ErrorCode.PEER_ID_REUSED));
+    }
+  }
+
+  interface ActorSystemRunner {
+    SyncSessions.Session start(Database<?> a, Database<?> b);
+  }
+
+  SyncSessions.Session start(Database<?> a, Database<?> b) {
+    return SyncSessions.start(dbs.system(), a, SyncOptions.defaults(), b, SyncOptions.defaults());
+  }
+
+  static List<String> values(Database<String> db, String key) {
+    return await(db.get(key)).stream().map(Doc::value).toList();
+  }
+
+  /** The issue's scenario, then the recovery. */
+  @Test
+  void aWipedStoreReopenedUnderItsIdRefusesToSyncAndRecoversWithoutLosingItsNewWrite() {
+    Path rDir = dbs.newDir();
+    Database<String> r = dbs.open(rDir, id("R"));
+    Database<String> b = dbs.utf8("B");
+    await(r.put("k", "v1"));
+    await(r.put("k", "v2"));
+    await(r.put("k", "v3"));
+    sync(r, b);
+    assertThat(values(b, "k")).containsExactly("v3");
+
+    dbs.close(r);
+    wipe(rDir);
+    r = dbs.open(rDir, id("R"));
+    Doc<String> fresh = await(r.put("k", "new"));
+    assertThat(fresh.seq()).isEqualTo(1); // it cannot know yet: nothing tells it
+
+    assertReused(r, b, this::start);
+    // Nothing crossed: B still holds R's old history only, R its new write only.
+    assertThat(values(b, "k")).containsExactly("v3");
+    assertThat(await(b.clock())).containsEntry("R", 3L);
+    assertThat(values(r, "k")).containsExactly("new");
+    assertThat(r.recoveryRequired()).hasValueSatisfying(why -> assertThat(why).contains("B"));
+    Database<String> stuck = r;
+    assertThatThrownBy(() -> await(stuck.put("k", "refused")))
+        .isInstanceOf(RecoveryRequiredException.class);
+    // ... also across a restart.
+    dbs.close(r);
+    r = dbs.open(rDir, id("R"));
+    assertThat(r.recoveryRequired()).isPresent();
+    assertReused(r, b, this::start);
+
+    SyncResult recovered = recover(r, b);
+    assertThat(recovered.received()).isGreaterThanOrEqualTo(3);
+    assertThat(r.recoveryRequired()).isEmpty();
+    // The new write was written again after every seq of R that B holds, and supersedes R's old
+    // versions as a put of R does.
+    assertThat(await(r.get("k"))).extracting(Doc::value, Doc::seq).containsExactly(
+        org.assertj.core.groups.Tuple.tuple("new", 4L));
+    assertThat(await(r.put("k", "after")).seq()).isEqualTo(5);
+    sync(r, b);
+    assertThat(values(b, "k")).containsExactly("after");
+    assertThat(await(b.clock())).isEqualTo(await(r.clock()));
+    assertThat(SyncSessions.sortedLog(dbs.system(), b))
+        .isEqualTo(SyncSessions.sortedLog(dbs.system(), r));
+  }
+
+  /** Restored from a backup and written past the peer's clock: the clocks alone cannot tell. */
+  @Test
+  void aStoreRestoredFromAnOldBackupIsFoundByFingerprintsAndRecovers() throws IOException {
+    Path rDir = dbs.newDir();
+    Path backup = dbs.newDir();
+    Database<String> r = dbs.open(rDir, id("R"));
+    Database<String> b = dbs.utf8("B");
+    await(r.put("a", "1"));
+    sync(r, b);
+    dbs.close(r);
+    copy(rDir, backup);
+    r = dbs.open(rDir, id("R"));
+    await(r.put("b", "lost-with-the-restore"));
+    await(r.put("c", "also"));
+    sync(r, b);
+    dbs.close(r);
+
+    wipe(rDir);
+    copy(backup, rDir);
+    r = dbs.open(rDir, id("R"));
+    // Written after the restore: R@2, R@3, R@4 mean something else here than at B.
+    await(r.put("x", "x1"));
+    await(r.put("y", "y1"));
+    await(r.put("z", "z1"));
+    assertThat(await(r.clock())).containsEntry("R", 4L);
+    assertThat(await(b.clock())).containsEntry("R", 3L);
+
+    assertReused(r, b, this::start);
+    assertThat(values(b, "x")).isEmpty();
+
+    recover(r, b);
+    assertThat(r.recoveryRequired()).isEmpty();
+    for (String[] kv : new String[][] {{"a", "1"}, {"b", "lost-with-the-restore"}, {"c", "also"},
+        {"x", "x1"}, {"y", "y1"}, {"z", "z1"}}) {
+      assertThat(values(r, kv[0])).as(kv[0]).containsExactly(kv[1]);
+    }
+    assertThat(await(r.clock())).containsEntry("R", 6L);
+    sync(r, b);
+    assertThat(SyncSessions.heads(dbs.system(), b)).isEqualTo(SyncSessions.heads(dbs.system(), r));
+    assertThat(await(b.clock())).isEqualTo(await(r.clock()));
+  }
+
+  /** Two copies of one store writing at once: every write of both survives. */
+  @Test
+  void twoCopiesOfOneStoreUsedAtOnceLoseNoWrite() throws IOException {
+    Path oneDir = dbs.newDir();
+    Path twoDir = dbs.newDir();
+    Database<String> one = dbs.open(oneDir, id("R"));
+    Database<String> b = dbs.utf8("B");
+    await(one.put("shared", "0"));
+    dbs.close(one);
+    copy(oneDir, twoDir);
+    one = dbs.open(oneDir, id("R"));
+    Database<String> two = dbs.open(twoDir, id("R"));
+    await(one.put("k1", "one"));
+    await(two.put("k2", "two"));
+    await(two.put("k3", "two"));
+    sync(one, b);
+
+    // two's R@2 is not B's R@2.
+    assertReused(two, b, this::start);
+    recover(two, b);
+    assertThat(values(two, "k1")).containsExactly("one");
+    assertThat(values(two, "k2")).containsExactly("two");
+    assertThat(values(two, "k3")).containsExactly("two");
+    sync(two, b);
+
+    // Now one, still writing under R, finds B holds R's seqs two wrote again.
+    await(one.put("k4", "one"));
+    assertReused(one, b, this::start);
+    recover(one, b);
+    sync(one, b);
+    // And two, behind B on its own id again, must recover in turn: two live copies of one id keep
+    // asking for recovery, but neither loses a write.
+    assertReused(two, b, this::start);
+    recover(two, b);
+    sync(two, b);
+    for (Database<String> db : List.of(one, two, b)) {
+      assertThat(values(db, "k1")).as(db.id() + " k1").containsExactly("one");
+      assertThat(values(db, "k2")).as("k2").containsExactly("two");
+      assertThat(values(db, "k3")).as("k3").containsExactly("two");
+      assertThat(values(db, "k4")).as("k4").containsExactly("one");
+    }
+    assertThat(await(one.clock())).isEqualTo(await(b.clock()));
+    assertThat(await(two.clock())).isEqualTo(await(b.clock()));
+  }
+
+  /** Recovery from a peer that never heard of the id finds nothing to fix and ends at once. */
+  @Test
+  void recoveringFromAPeerThatNeverKnewTheIdChangesNothing() {
+    Database<String> r = dbs.utf8("R");
+    Database<String> b = dbs.utf8("B");
+    await(r.put("k", "v"));
+    recover(r, b);
+    assertThat(r.recoveryRequired()).isEmpty();
+    assertThat(values(r, "k")).containsExactly("v");
+    assertThat(await(r.clock())).isEqualTo(Map.of("R", 1L));
+    assertThat(await(r.put("k", "w")).seq()).isEqualTo(2);
+  }
+
+  /** The peer whose store lost history is refused by the peers that hold it, not only by itself. */
+  @Test
+  void aPeerClaimingLessOfItsOwnLogThanIsHeldHereIsRefused() {
+    Path rDir = dbs.newDir();
+    Database<String> r = dbs.open(rDir, id("R"));
+    Database<String> b = dbs.utf8("B");
+    await(r.put("k", "v1"));
+    await(r.put("k", "v2"));
+    sync(r, b);
+    dbs.close(r);
+    wipe(rDir);
+    Database<String> fresh = dbs.open(rDir, id("R"));
+    // B, seeing R claim R:0 while B holds R up to 2, refuses on its own.
+    SyncOptions push = SyncOptions.defaults().withMode(Mode.PUSH);
+    var results = Replication.sync(b, push)
+        .joinMat(Replication.sync(fresh, SyncOptions.defaults().withMode(Mode.PULL)), Pair::create)
+        .run(dbs.system());
+    assertThatThrownBy(() -> await(results.first()))
+        .isInstanceOfSatisfying(SyncException.class, e -> {
+          assertThat(e.code()).isEqualTo(ErrorCode.PEER_ID_REUSED);
+        });
+    assertThat(await(b.clock())).containsEntry("R", 2L);
+  }
+
+  static void wipe(Path dir) {
+    try (Stream<Path> files = Files.walk(dir)) {
+      files.sorted(Comparator.reverseOrder()).filter(p -> !p.equals(dir)).forEach(p -> {
+        try {
+          Files.delete(p);
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+      });
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  static void copy(Path from, Path to) throws IOException {
+    try (Stream<Path> files = Files.list(from)) {
+      for (Path f : files.toList()) {
+        Files.copy(f, to.resolve(f.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+      }
+    }
+  }
+}
