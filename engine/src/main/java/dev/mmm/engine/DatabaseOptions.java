@@ -23,6 +23,7 @@ public final class DatabaseOptions<V> {
   private final Limits limits;
   private final long minFreeBytes;
   private final long keyFilterMinKeys;
+  private final @Nullable WriteFault writeFault;
 
   private DatabaseOptions(
       Codec<V> codec,
@@ -33,7 +34,8 @@ public final class DatabaseOptions<V> {
       int maxBatchEntries,
       Limits limits,
       long minFreeBytes,
-      long keyFilterMinKeys) {
+      long keyFilterMinKeys,
+      @Nullable WriteFault writeFault) {
     this.codec = codec;
     this.id = id;
     this.durable = durable;
@@ -43,6 +45,7 @@ public final class DatabaseOptions<V> {
     this.limits = limits;
     this.minFreeBytes = minFreeBytes;
     this.keyFilterMinKeys = keyFilterMinKeys;
+    this.writeFault = writeFault;
   }
 
   public static <V> DatabaseOptions<V> of(Codec<V> codec) {
@@ -50,7 +53,7 @@ public final class DatabaseOptions<V> {
       throw new IllegalArgumentException("codec must not be null");
     }
     return new DatabaseOptions<>(codec, null, false, null, null, 4096,
-        new Limits(16 << 10, 1 << 20, 1024, 1_000_000, 4096), 64L << 20, 1024);
+        new Limits(16 << 10, 1 << 20, 1024, 1_000_000, 4096), 64L << 20, 1024, null);
   }
 
   /**
@@ -64,7 +67,7 @@ public final class DatabaseOptions<V> {
           + " bytes of UTF-8");
     }
     return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
-        minFreeBytes, keyFilterMinKeys);
+        minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
   /**
@@ -74,7 +77,7 @@ public final class DatabaseOptions<V> {
    */
   public DatabaseOptions<V> withDurable(boolean durable) {
     return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
-        minFreeBytes, keyFilterMinKeys);
+        minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
   /** Judges every local write; see {@link Validator} for where it runs and what it may do. */
@@ -83,7 +86,7 @@ public final class DatabaseOptions<V> {
       throw new IllegalArgumentException("validator must not be null");
     }
     return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
-        minFreeBytes, keyFilterMinKeys);
+        minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
   /** Told of every entry applied; see {@link UpdateListener} for where it runs. */
@@ -92,7 +95,7 @@ public final class DatabaseOptions<V> {
       throw new IllegalArgumentException("listener must not be null");
     }
     return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
-        minFreeBytes, keyFilterMinKeys);
+        minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
   /** The most entries one group commit writes; more waiting writes go in the next one. */
@@ -101,7 +104,7 @@ public final class DatabaseOptions<V> {
       throw new IllegalArgumentException("maxBatchEntries must be >= 1, was " + entries);
     }
     return new DatabaseOptions<>(codec, id, durable, validator, listener, entries, limits,
-        minFreeBytes, keyFilterMinKeys);
+        minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
   /** The longest key, in bytes of UTF-8 (default 16 KiB). */
@@ -163,18 +166,24 @@ public final class DatabaseOptions<V> {
       throw new IllegalArgumentException("minFreeBytes must be >= 0, was " + bytes);
     }
     return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
-        bytes, keyFilterMinKeys);
+        bytes, keyFilterMinKeys, writeFault);
   }
 
   /** The key filter's starting size: tests make it small to exercise its rebuilds. */
   DatabaseOptions<V> withKeyFilterMinKeys(long keys) {
     return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
-        minFreeBytes, keys);
+        minFreeBytes, keys, writeFault);
+  }
+
+  /** Failed commits injected where LevelDB's write would fail for real: for tests. */
+  DatabaseOptions<V> withWriteFault(WriteFault fault) {
+    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+        minFreeBytes, keyFilterMinKeys, fault);
   }
 
   private DatabaseOptions<V> withLimits(Limits limits) {
     return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
-        minFreeBytes, keyFilterMinKeys);
+        minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
   private static int positive(int n, String what) {
@@ -237,6 +246,6 @@ public final class DatabaseOptions<V> {
   }
 
   Store.Settings storeSettings() {
-    return new Store.Settings(id(), minFreeBytes, keyFilterMinKeys);
+    return new Store.Settings(id(), minFreeBytes, keyFilterMinKeys, writeFault);
   }
 }

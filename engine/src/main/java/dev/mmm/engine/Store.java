@@ -73,7 +73,12 @@ final class Store implements AutoCloseable {
   private static final byte[] META_RECOVERY = Keyspace.meta("recovery");
 
   /** What opening a store needs besides its directory. */
-  record Settings(Optional<String> id, long minFreeBytes, long keyFilterMinKeys) {}
+  record Settings(
+      Optional<String> id, long minFreeBytes, long keyFilterMinKeys, @Nullable WriteFault fault) {
+    Settings(Optional<String> id, long minFreeBytes, long keyFilterMinKeys) {
+      this(id, minFreeBytes, keyFilterMinKeys, null);
+    }
+  }
 
   /** A committed clock: per peer the highest contiguous seq, and the fingerprint of its entry. */
   record Clock(Map<String, Long> seqs, Map<String, Long> fingerprints) {}
@@ -96,6 +101,7 @@ final class Store implements AutoCloseable {
   private final String id;
   private final FileStore volume;
   private final long minFreeBytes;
+  private final @Nullable WriteFault fault;
   private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
   private final Set<Cursor> cursors = ConcurrentHashMap.newKeySet();
   private final KeyFilter keys;
@@ -120,6 +126,7 @@ final class Store implements AutoCloseable {
     this.id = id;
     this.volume = volume;
     this.minFreeBytes = settings.minFreeBytes();
+    this.fault = settings.fault();
     this.keys = new KeyFilter(this, settings.keyFilterMinKeys());
   }
 
@@ -494,7 +501,16 @@ final class Store implements AutoCloseable {
     }
     requireSpace(bytes);
     try {
-      guard(() -> db.write(batch, new WriteOptions().sync(sync)));
+      WriteFault.Outcome outcome = fault == null ? WriteFault.Outcome.WRITE : fault.next();
+      guard(() -> {
+        if (outcome == WriteFault.Outcome.FAIL_BEFORE) {
+          throw new DBException("injected: the write failed before the batch was written");
+        }
+        db.write(batch, new WriteOptions().sync(sync));
+        if (outcome == WriteFault.Outcome.FAIL_AFTER) {
+          throw new DBException("injected: the write failed after the batch was written");
+        }
+      });
       committedSinceLook += bytes;
     } catch (DatabaseClosedException e) {
       throw e;
