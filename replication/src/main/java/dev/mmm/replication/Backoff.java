@@ -5,8 +5,8 @@ import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Delays between reconnects: doubling from {@code min} to {@code max} while sessions fail, back to
- * {@code min} after a session that caught up, each stretched by up to {@code randomFactor} so that
- * many replicators do not reconnect in step.
+ * {@code min} after a session that caught up (however it ended, unless by a permanent error), each
+ * stretched by up to {@code randomFactor} so that many replicators do not reconnect in step.
  */
 public record Backoff(Duration min, Duration max, double randomFactor) {
 
@@ -25,8 +25,9 @@ public record Backoff(Duration min, Duration max, double randomFactor) {
   }
 
   /**
-   * The delay before the next attempt after {@code failures} sessions in a row that did not catch
-   * up: {@code min} after the first (or after a good session, 0), doubling from there.
+   * The delay before the next attempt after {@code failures} sessions in a row that failed (did not
+   * catch up, or ended by a permanent error): {@code min} after the first (or after a session that
+   * caught up, 0), doubling from there.
    */
   Duration delay(int failures) {
     long base = min.toMillis() << Math.min(Math.max(failures - 1, 0), 30);

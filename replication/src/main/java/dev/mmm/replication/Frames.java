@@ -2,6 +2,7 @@ package dev.mmm.replication;
 
 import dev.mmm.replication.wire.ErrorCode;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.stream.Attributes;
 import org.apache.pekko.stream.FlowShape;
@@ -37,9 +38,23 @@ final class Frames {
     return b.result().concat(frame);
   }
 
+  /**
+   * Bytes to frames. Each chunk is read once from front to back: a frame within one chunk leaves as
+   * a slice of it, a frame spanning chunks is copied together as its bytes arrive, so decoding
+   * costs the same per byte whatever the chunks and frames are like. A chunk that completes no
+   * frame still sends {@link #PROGRESS} on: bytes are arriving, the remote is not silent.
+   */
   static Flow<ByteString, ByteString, NotUsed> decoder(int maxFrameBytes) {
     return Flow.fromGraph(new Decoder(maxFrameBytes));
   }
+
+  /**
+   * Not a frame (known by identity, whatever its content): what the decoder sends when bytes
+   * arrived that complete no frame, so that the idle timeout counts silence, not slow frames.
+   */
+  static final ByteString PROGRESS = ByteString.fromArrayUnsafe(new byte[0]);
+
+  private static final byte[] NONE = new byte[0];
 
   private static final class Decoder extends GraphStage<FlowShape<ByteString, ByteString>> {
     private final Inlet<ByteString> in = Inlet.create("Frames.in");
@@ -59,59 +74,118 @@ final class Frames {
     @Override
     public GraphStageLogic createLogic(Attributes attributes) {
       return new GraphStageLogic(shape) {
-        private ByteString buffer = ByteString.emptyByteString();
+        /** The last chunk (compact: indexed in constant time) and how far it is read. */
+        private ByteString chunk = ByteString.emptyByteString();
+        private int pos;
+        /** The frame being read: how many bytes of its 4-byte length arrived, and that length. */
+        private int lengthBytes;
+        private long length;
+        /**
+         * Its bytes so far when it spans chunks: grown as they arrive (never to more than twice
+         * what arrived, nor beyond the frame), so a remote cannot make this side hold more than it
+         * sent, however small its pieces.
+         */
+        private byte[] partial = NONE;
+        private int partialBytes;
 
         {
+          // Reads only when a frame is asked for: the remote's bytes wait in the transport until
+          // then (backpressure), and every chunk that arrives finds the output waiting.
           setHandler(in, new AbstractInHandler() {
             @Override
             public void onPush() {
-              buffer = buffer.concat(grab(in));
-              emitOrPull();
+              ByteString c = grab(in);
+              if (c.isEmpty()) {
+                pull(in); // no byte arrived
+                return;
+              }
+              chunk = c.isCompact() ? c : c.compact(); // a rope (an encoder in this JVM)
+              pos = 0;
+              deliver(true);
             }
 
             @Override
             public void onUpstreamFinish() {
-              if (buffer.isEmpty()) {
-                completeStage();
-              } else if (isAvailable(out)) {
-                emitOrPull();
-              } // else the next pull emits what is buffered, then completes or fails
+              if (pos == chunk.size()) {
+                ended();
+              } // else the next pull reads on; the end is judged when all is read
             }
           });
           setHandler(out, new AbstractOutHandler() {
             @Override
             public void onPull() {
-              emitOrPull();
+              deliver(false);
             }
           });
         }
 
-        private void emitOrPull() {
-          if (buffer.size() >= 4) {
-            long length = buffer.iterator().getInt(ByteOrder.BIG_ENDIAN) & 0xFFFFFFFFL;
-            if (length > max) {
-              failStage(new SyncException(ErrorCode.FRAME_TOO_LARGE, "a frame of " + length
-                  + " bytes exceeds the limit of " + max, false));
-              return;
+        /** The output waits: sends it the next frame, or progress, or reads on. */
+        private void deliver(boolean arrived) {
+          ByteString frame;
+          try {
+            frame = next();
+          } catch (SyncException e) {
+            failStage(e);
+            return;
+          }
+          if (frame != null) {
+            push(out, frame);
+          } else if (arrived) {
+            push(out, PROGRESS);
+          } else if (isClosed(in)) {
+            ended();
+          } else {
+            pull(in);
+          }
+        }
+
+        /** The next whole frame in what arrived, or null once all of it is read. */
+        private ByteString next() {
+          int size = chunk.size();
+          while (lengthBytes < 4) {
+            if (pos == size) {
+              return null;
             }
-            if (buffer.size() >= 4 + length) {
-              if (isAvailable(out)) {
-                ByteString frame = buffer.slice(4, 4 + (int) length);
-                buffer = buffer.drop(4 + (int) length).compact();
-                push(out, frame.compact());
-              }
-              return;
+            length = length << 8 | (chunk.apply(pos++) & 0xFF);
+            if (++lengthBytes == 4 && length > max) {
+              // Said before any of it is buffered.
+              throw new SyncException(ErrorCode.FRAME_TOO_LARGE, "a frame of " + length
+                  + " bytes exceeds the limit of " + max, false);
             }
           }
-          if (isClosed(in)) {
-            if (buffer.isEmpty()) {
-              completeStage();
-            } else {
-              failStage(new SyncException(ErrorCode.TRUNCATED_FRAME, "the connection ended inside"
-                  + " a frame (" + buffer.size() + " bytes of it arrived)", false));
+          int n = (int) length;
+          int take = Math.min(n - partialBytes, size - pos);
+          ByteString frame;
+          if (partialBytes == 0 && take == n) {
+            frame = chunk.slice(pos, pos + n); // whole in this chunk: no copy
+          } else {
+            if (partialBytes + take > partial.length) {
+              partial = Arrays.copyOf(partial,
+                  (int) Math.min(n, Math.max(partialBytes + take, 2L * partial.length)));
             }
-          } else if (!hasBeenPulled(in)) {
-            pull(in);
+            chunk.slice(pos, pos + take).copyToArray(partial, partialBytes, take);
+            partialBytes += take;
+            if (partialBytes < n) {
+              pos += take;
+              return null;
+            }
+            frame = ByteString.fromArrayUnsafe(partial); // exactly n bytes: grown to no more
+            partial = NONE;
+            partialBytes = 0;
+          }
+          pos += take;
+          lengthBytes = 0;
+          length = 0;
+          return frame;
+        }
+
+        /** The connection ended and everything that arrived is read. */
+        private void ended() {
+          if (lengthBytes == 0) {
+            completeStage();
+          } else {
+            failStage(new SyncException(ErrorCode.TRUNCATED_FRAME, "the connection ended inside"
+                + " a frame (" + (lengthBytes + partialBytes) + " bytes of it arrived)", false));
           }
         }
       };

@@ -89,7 +89,8 @@ public final class Replicator {
    * @param lastError why the last session failed, if it did
    * @param lastErrorPermanent retrying will not cure that error (see the class comment)
    * @param sessions syncs started so far
-   * @param failures sessions in a row that did not catch up (the backoff grows with them)
+   * @param failures sessions in a row that did not catch up or that a permanent error ended (the
+   *     backoff grows with them)
    */
   public record Status(
       String remoteId,
@@ -201,7 +202,7 @@ public final class Replicator {
     }
 
     private Behavior<Command> ended(Ended e, @Nullable SyncProgress last) {
-      boolean caughtUp = last != null && last.caughtUp();
+      boolean caughtUp = e.result() != null || last != null && last.caughtUp();
       if (e.result() != null) {
         sentBefore += e.result().sent();
         receivedBefore += e.result().received();
@@ -223,7 +224,10 @@ public final class Replicator {
         ctx.getLog().info("the database closed: the replicator with {} stops", remote());
         return Behaviors.stopped();
       }
-      failures = caughtUp && error == null ? 0 : failures + 1;
+      // A session that caught up resets the backoff whatever ended it: a live one always ends in
+      // an error (the link drops, the remote goes away). One a permanent error ended does not: it
+      // would come again at once.
+      failures = caughtUp && !permanent ? 0 : failures + 1;
       timers.startSingleTimer(Reconnect.INSTANCE, backoff.delay(failures));
       return waiting();
     }

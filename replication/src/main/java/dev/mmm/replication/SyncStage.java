@@ -142,7 +142,12 @@ final class SyncStage extends GraphStageWithMaterializedValue<
         @Override
         public void onPush() {
           waitingSince = 0;
-          onFrame(grab(in));
+          ByteString bytes = grab(in);
+          if (bytes == Frames.PROGRESS) {
+            pullIn(); // part of a frame arrived: the remote is not silent, the wait starts again
+          } else {
+            onFrame(bytes);
+          }
         }
 
         @Override

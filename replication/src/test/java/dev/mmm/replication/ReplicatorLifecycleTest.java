@@ -1,14 +1,20 @@
 package dev.mmm.replication;
 
 import static dev.mmm.engine.TestDatabases.await;
+import static dev.mmm.replication.BadInputTest.dot;
 import static dev.mmm.replication.BadInputTest.entriesFrame;
 import static dev.mmm.replication.BadInputTest.entry;
+import static dev.mmm.replication.BadInputTest.frame;
+import static dev.mmm.replication.BadInputTest.frameBytes;
+import static dev.mmm.replication.BadInputTest.hello;
 import static dev.mmm.replication.BadInputTest.helloFrame;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.mmm.engine.Database;
 import dev.mmm.engine.TestDatabases;
+import dev.mmm.replication.wire.CaughtUp;
+import dev.mmm.replication.wire.Frame;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -39,7 +45,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * Issue 7 items 7, 9 and 10, from the Replicator's side: it answers GetStatus whatever happened to
  * its database and stops cleanly (never by crashing) when the database closes, whatever it is
  * doing; Stop takes effect while the remote is silent; a remote that falls silent is dropped and
- * reconnected; errors retrying cannot cure are shown as permanent and backed off ever longer.
+ * reconnected; errors retrying cannot cure are shown as permanent and backed off ever longer, and
+ * a session that caught up resets the backoff.
  */
 class ReplicatorLifecycleTest {
   @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
@@ -207,6 +214,53 @@ class ReplicatorLifecycleTest {
       assertThat(s.sessions()).isGreaterThan(seen.get().sessions());
       assertThat(s.lastErrorPermanent()).isTrue();
     });
+    stop(r);
+  }
+
+  /**
+   * Live sessions that each caught up and then ended (a live session always ends in an error: the
+   * link drops) reset the backoff: it would otherwise grow with every drop, however long apart,
+   * to its maximum. One that a permanent error ended after it caught up does not: the error
+   * would come again at once.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"LINK_DROPS", "PERMANENT_ERROR"})
+  void aSessionThatCaughtUpResetsTheBackoffUnlessAPermanentErrorEndedIt(String end) {
+    Database<String> a = dbs.utf8("a");
+    await(a.put("k", "v"));
+    // The remote ends the session once it has this side's caught-up.
+    Transport remote = () -> {
+      CompletableFuture<ByteString> afterCaughtUp = new CompletableFuture<>();
+      Sink<ByteString, NotUsed> watch = Frames.decoder(1 << 20)
+          .filter(f -> f != Frames.PROGRESS)
+          .map(f -> Frame.parseFrom(f.toArray()))
+          .to(Sink.foreach(f -> {
+            if (f.hasCaughtUp()) {
+              if (end.equals("LINK_DROPS")) {
+                afterCaughtUp.completeExceptionally(new IllegalStateException("the link dropped"));
+              } else {
+                afterCaughtUp.complete(entriesFrame(entry("x", 2, "k", "a hole")));
+              }
+            }
+          }));
+      return Flow.fromSinkAndSource(watch, Source.from(List.of(
+              frameBytes(Frame.newBuilder().setHello(hello("x").toBuilder().setLive(true))
+                  .build()),
+              frameBytes(frame(CaughtUp.newBuilder().addClock(dot("x", 0)).build()))))
+          .concat(Source.completionStage(afterCaughtUp))
+          .concat(Source.maybe()));
+    };
+    Watched r = spawn(Replicator.create(a, remote, SyncOptions.defaults().withLive(true),
+        new Backoff(Duration.ofMillis(20), Duration.ofSeconds(2), 0)));
+    soon().untilAsserted(() -> assertThat(status(r.ref()).sessions()).isGreaterThanOrEqualTo(5));
+    Replicator.Status s = status(r.ref());
+    if (end.equals("LINK_DROPS")) {
+      assertThat(s.lastError()).hasValueSatisfying(e -> assertThat(e).contains("link dropped"));
+      assertThat(s.failures()).as("every session caught up: %s", s).isZero();
+    } else {
+      assertThat(s.lastErrorPermanent()).as("%s", s).isTrue();
+      assertThat(s.failures()).as("%s", s).isGreaterThanOrEqualTo(4);
+    }
     stop(r);
   }
 

@@ -2,6 +2,8 @@ package dev.mmm.replication;
 
 import static dev.mmm.engine.TestDatabases.await;
 import static dev.mmm.replication.BadInputTest.dot;
+import static dev.mmm.replication.BadInputTest.entriesFrame;
+import static dev.mmm.replication.BadInputTest.entry;
 import static dev.mmm.replication.BadInputTest.frame;
 import static dev.mmm.replication.BadInputTest.frameBytes;
 import static dev.mmm.replication.BadInputTest.hello;
@@ -41,7 +43,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Issue 7 items 4 to 9: every session ends, promptly and with the right outcome, and takes every
- * stream it started with it.
+ * stream it started with it; a remote is idle when no bytes come, not while a frame is arriving.
  */
 class SessionEndTest {
   @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
@@ -170,6 +172,47 @@ class SessionEndTest {
     k.killSwitch().shutdown();
     await(k.session().left());
     await(k.session().right());
+  }
+
+  /**
+   * Idle means no bytes, not no frame: a frame that takes longer than the idle timeout to arrive
+   * (a large entry on a slow link) is not silence, and the remote cannot send a keep-alive in the
+   * middle of it. Here a byte range arrives every 100 ms and the one frame takes about 3 s.
+   */
+  @Test
+  void aFrameArrivingSlowerThanTheIdleTimeoutIsNotSilence() {
+    Database<String> b = dbs.utf8("b");
+    ByteString big = entriesFrame(entry("x", 1, "k", "v".repeat(30_000)));
+    List<ByteString> slices = new ArrayList<>();
+    int step = big.size() / 30 + 1;
+    for (int i = 0; i < big.size(); i += step) {
+      slices.add(big.slice(i, Math.min(big.size(), i + step)));
+    }
+    Source<ByteString, ?> remote = Source.single(helloFrame("x"))
+        .concat(Source.from(slices).throttle(1, Duration.ofMillis(100)))
+        .concat(Source.single(frameBytes(frame(CaughtUp.newBuilder().addClock(dot("x", 1))
+            .build()))));
+    Pair<CompletionStage<SyncResult>, CompletionStage<List<ByteString>>> mat = remote
+        .viaMat(Replication.sync(b, SyncOptions.defaults().withIdleTimeout(IDLE)), Keep.right())
+        .toMat(Sink.seq(), Keep.both())
+        .run(dbs.system());
+    assertThat(await(mat.first()).received()).isEqualTo(1);
+    assertThat(await(b.get("k"))).isNotEmpty();
+  }
+
+  /** A remote that falls silent in the middle of a frame still times out. */
+  @Test
+  void aRemoteThatFallsSilentInsideAFrameTimesOut() {
+    Database<String> b = dbs.utf8("b");
+    ByteString entries = entriesFrame(entry("x", 1, "k", "v".repeat(1000)));
+    long start = System.nanoTime();
+    Remotes.Running r = Remotes.start(dbs.system(), b, SyncOptions.defaults().withIdleTimeout(IDLE),
+        List.of(helloFrame("x"), entries.take(500)), true);
+    assertThat(failure(r.result())).isNotNull()
+        .extracting(SyncException::code).isEqualTo(ErrorCode.TIMEOUT);
+    assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start))
+        .isGreaterThanOrEqualTo(IDLE.toMillis());
+    assertThat(await(b.clock())).isEmpty();
   }
 
   // ---- item 8 ----
