@@ -49,6 +49,8 @@ final class Batch {
   private boolean recoveryCleared;
   private int forksAdded;
   private boolean forksCleared;
+  /** The lowest own seq set aside in this batch, 0 if none: where live logs must read again. */
+  private long rewrittenFrom;
   private long bytes;
   private int entries;
   /** Counts every change staged, so a request that failed can tell whether it staged any. */
@@ -411,6 +413,7 @@ final class Batch {
     String self = store.id();
     long to = clock(self);
     mutations++;
+    rewrittenFrom = rewrittenFrom == 0 ? from : Math.min(rewrittenFrom, from);
     for (long seq = from; seq <= to; seq++) {
       Version v = new Version(self, seq);
       Row fork = ownRow(seq);
@@ -430,6 +433,50 @@ final class Batch {
     long back = from - 1;
     Row before = back == 0 ? null : ownRow(back);
     clock.put(self, new long[] {back, before == null ? 0 : before.fingerprint()});
+    relinkSetAside(from, to);
+  }
+
+  /**
+   * The versions {@code self@from..to} are no longer held, but entries of other peers may link
+   * them: they linked them while this store held the forks, so no LINK row remembers it (those are
+   * kept for versions not held only). Their LINK rows are restored, so that an entry taking one of
+   * these seqs is born superseded where a held entry of its key links it, as on every replica that
+   * never held the forks. No index names what links a held version, so this reads the log rows of
+   * every other peer, once per recovery that sets entries aside: the rare price of a rare event
+   * (local writes are refused meanwhile, and reads run beside the writer).
+   */
+  private void relinkSetAside(long from, long to) {
+    String self = store.id();
+    byte[] table = Keyspace.table(Keyspace.LOG);
+    byte[] own = Keyspace.logPrefix(self);
+    try (Cursor c = store.cursor(true)) {
+      c.seek(table);
+      while (c.valid() && Keyspace.startsWith(c.key(), table)) {
+        byte[] row = c.key();
+        if (Keyspace.startsWith(row, own)) {
+          c.seek(Keyspace.after(own)); // own entries link only earlier own seqs
+          continue;
+        }
+        Keyspace.Reader r = new Keyspace.Reader(row, Keyspace.LOG);
+        LogRow e = RowFormat.entry(r.string(), r.seq(), c.value());
+        relink(e.key(), e.links(), from, to);
+        c.next();
+      }
+    }
+    for (Row e : staged.values()) {
+      if (!e.peer().equals(self)) {
+        relink(e.key(), e.links(), from, to);
+      }
+    }
+  }
+
+  private void relink(String key, List<Version> links, long from, long to) {
+    String self = store.id();
+    for (Version l : links) {
+      if (l.seq() >= from && l.seq() <= to && l.peer().equals(self)) {
+        addLink(l, key);
+      }
+    }
   }
 
   /**
@@ -437,6 +484,12 @@ final class Batch {
    * writes after every seq now held, and writes are allowed again. Each supersedes the writer's
    * own heads, and again what it superseded: other peers' versions and the own versions not set
    * aside. A stub is written again as a tombstone, which still supersedes what it linked.
+   *
+   * <p>A rewrite is not checked as a new write would be: the write was accepted once, and a
+   * recovery must always finish, or the store would refuse writes for good. One that must now
+   * supersede more than {@code maxLinks} versions (the own heads it links are new to it) is
+   * written as a chain (see {@link #rewrite}), so every entry stays within the limit the peers
+   * check.
    *
    * @return the entries written again
    */
@@ -458,7 +511,7 @@ final class Batch {
           .toList();
       // A stub (its value dropped by history GC) is written again as a tombstone: it still
       // supersedes what it linked, and what superseded it supersedes the tombstone.
-      again.add(write(fork.key(), fork.stub() ? null : fork.value(), kept));
+      again.addAll(rewrite(fork.key(), fork.stub() ? null : fork.value(), kept));
     }
     for (int i = 0; i < store.forkCount() + forksAdded; i++) {
       rows.put(ByteBuffer.wrap(Keyspace.fork(i)), null);
@@ -468,6 +521,40 @@ final class Batch {
     recoverySet = null;
     recoveryCleared = true;
     return again;
+  }
+
+  /**
+   * Writes a set-aside write again: it supersedes the writer's own heads of the key and {@code
+   * links}. When those are more than {@code maxLinks}, it is a chain of entries of the same value,
+   * each linking the one before and as many of the rest as the limit allows; only the last stays a
+   * head, so the heads end as one entry linking them all would leave them. (With {@code maxLinks}
+   * 1 no chain can supersede two versions: its entries then link two, the one excess allowed.)
+   */
+  private List<Row> rewrite(String key, byte @Nullable [] value, List<Version> links) {
+    String self = store.id();
+    LinkedHashSet<Version> all = new LinkedHashSet<>(heads(key).of(self));
+    all.addAll(links);
+    List<Version> todo = new ArrayList<>(all);
+    int most = Math.max(2, limits.maxLinks());
+    List<Row> written = new ArrayList<>(1);
+    int next = 0;
+    do {
+      long held = clock(self);
+      if (held == Long.MAX_VALUE) {
+        throw new StoreException("peer " + self + " has used every seq: it cannot write again");
+      }
+      List<Version> step = new ArrayList<>(Math.min(most, todo.size() + 1));
+      if (!written.isEmpty()) {
+        step.add(written.get(written.size() - 1).version());
+      }
+      while (next < todo.size() && step.size() < most) {
+        step.add(todo.get(next++));
+      }
+      Row row = Row.of(new LogEntry<>(self, held + 1, key, value, step, value == null));
+      stage(row);
+      written.add(row);
+    } while (next < todo.size());
+    return written;
   }
 
   // ---- limits ----
@@ -541,7 +628,7 @@ final class Batch {
       clock.forEach((peer, dot) -> wb.put(Keyspace.clock(peer), RowFormat.dot(dot[0], dot[1])));
       reports.forEach((peer, c) -> wb.put(Keyspace.peer(peer), RowFormat.clock(c)));
       store.commit(wb, sync, bytes, new Store.Commit(clock, reports, added, linksResolved,
-          keysAdded, recoverySet, recoveryCleared, forksAdded, forksCleared));
+          keysAdded, recoverySet, recoveryCleared, forksAdded, forksCleared, rewrittenFrom));
     } catch (java.io.IOException e) {
       throw new StoreException("cannot release a write batch", e);
     }

@@ -25,7 +25,9 @@ import org.jspecify.annotations.Nullable;
  * the chunks take values from, bounded, see {@link HeadsCache}). Peers take turns chunk by
  * chunk, so a peer whose log grows fast never holds back another's entries for more than one
  * chunk per peer. A one-shot stream stops at the clock of the instant it started; a live one,
- * having caught up, waits on the {@link ChangeFeed} and reads on from where it stopped.
+ * having caught up, waits on the {@link ChangeFeed} and reads on from where it stopped. Where a
+ * recovery rewrites the own log under a stream, the stream reads it again from the first seq
+ * rewritten, so the entries that took those seqs reach it like any other.
  */
 final class LogSource extends GraphStage<SourceShape<Replica.Stored>> {
   static final int CHUNK = 256;
@@ -66,6 +68,8 @@ final class LogSource extends GraphStage<SourceShape<Replica.Stored>> {
       private Map<String, Long> target = Map.of();
       /** Where the next chunk starts: the peer after the one that filled the last. */
       private int turn;
+      /** The generation of the own log's rewrites (see {@link Store.Rewrites}) read up to. */
+      private long rewrites;
       private boolean waiting;
       private AsyncCallback<Boolean> wake;
       private final Runnable wakeUp = () -> wake.invoke(Boolean.TRUE);
@@ -90,8 +94,9 @@ final class LogSource extends GraphStage<SourceShape<Replica.Stored>> {
                 emitNext();
               }
             });
-        try {
-          Map<String, Long> held = store.clock();
+        try (Store.View now = store.view(false)) {
+          Map<String, Long> held = now.clock();
+          rewrites = now.rewrites().generation();
           target = options.until().map(until -> lower(until, held)).orElse(held);
         } catch (RuntimeException e) {
           failStage(e);
@@ -133,21 +138,23 @@ final class LogSource extends GraphStage<SourceShape<Replica.Stored>> {
         if (store.isClosed()) {
           throw new DatabaseClosedException("database " + store.dir() + " is closed");
         }
-        if (options.live()) {
-          long ownBefore = target.getOrDefault(store.id(), 0L);
-          target = store.clock();
-          long own = target.getOrDefault(store.id(), 0L);
-          if (own < ownBefore) {
-            // A recovery set aside own entries and stepped the clock back (clocks move back for
-            // nothing else): the peers' entries that take those seqs are news to this stream.
-            position.computeIfPresent(store.id(), (p, at) -> Math.min(at, own));
+        try (Store.View now = store.view(true)) {
+          if (options.live()) {
+            target = now.clock();
           }
-        }
-        List<String> peers = target.keySet().stream().sorted(Strings::compare).toList();
-        if (peers.isEmpty()) {
-          return;
-        }
-        try (Cursor c = store.cursor(true)) {
+          // A recovery set own entries aside from this seq on, and entries of the peers took
+          // their seqs: whatever the clock did, those are news to this stream, as any entry
+          // applied. (The snapshot holds exactly the rewrites the view holds.)
+          long rewritten = now.rewrites().lowestSince(rewrites);
+          rewrites = now.rewrites().generation();
+          if (rewritten != Long.MAX_VALUE) {
+            position.computeIfPresent(store.id(), (p, at) -> Math.min(at, rewritten - 1));
+          }
+          List<String> peers = target.keySet().stream().sorted(Strings::compare).toList();
+          if (peers.isEmpty()) {
+            return;
+          }
+          Cursor c = now.cursor();
           heads.newSnapshot();
           for (int i = 0; i < peers.size() && buffer.size() < CHUNK; i++) {
             String peer = peers.get((turn + i) % peers.size());

@@ -93,7 +93,67 @@ final class Store implements AutoCloseable {
       @Nullable String recoverySet,
       boolean recoveryCleared,
       int forksAdded,
-      boolean forksCleared) {}
+      boolean forksCleared,
+      long ownRewrittenFrom) {}
+
+  /**
+   * Where recovery rewrote the own log since the store opened, for log streams: rewrite {@code n}
+   * set own entries aside from seq {@code from} on, and other entries took those seqs. A stream
+   * that read the own log as of generation {@code g} must read it again from the lowest seq
+   * rewritten after {@code g}. Holds at most {@link #KEPT} (generation, from) pairs, newest last;
+   * beyond that the two oldest merge into the newer generation with the lower seq, so a stream that
+   * far behind reads a little more again, never less.
+   */
+  record Rewrites(long generation, long[] generations, long[] froms) {
+    static final int KEPT = 64;
+    static final Rewrites NONE = new Rewrites(0, new long[0], new long[0]);
+
+    Rewrites plus(long from) {
+      long g = generation + 1;
+      int n = generations.length;
+      if (n < KEPT) {
+        long[] gens = java.util.Arrays.copyOf(generations, n + 1);
+        long[] fs = java.util.Arrays.copyOf(froms, n + 1);
+        gens[n] = g;
+        fs[n] = from;
+        return new Rewrites(g, gens, fs);
+      }
+      long[] gens = new long[n];
+      long[] fs = new long[n];
+      gens[0] = generations[1];
+      fs[0] = Math.min(froms[0], froms[1]);
+      System.arraycopy(generations, 2, gens, 1, n - 2);
+      System.arraycopy(froms, 2, fs, 1, n - 2);
+      gens[n - 1] = g;
+      fs[n - 1] = from;
+      return new Rewrites(g, gens, fs);
+    }
+
+    /** The lowest own seq rewritten after generation {@code seen}; {@code Long.MAX_VALUE} if none. */
+    long lowestSince(long seen) {
+      long lowest = Long.MAX_VALUE;
+      for (int i = generations.length - 1; i >= 0 && generations[i] > seen; i--) {
+        lowest = Math.min(lowest, froms[i]);
+      }
+      return lowest;
+    }
+  }
+
+  /**
+   * What a log stream sees at one instant: the clock, the own log's rewrites, and (if asked) a
+   * cursor over a snapshot of that instant. The snapshot holds every entry of the clock (and maybe
+   * more, committed since) and exactly the rewrites: a commit that rewrites the own log publishes
+   * its rewrite and its rows at once ({@link #commit}).
+   */
+  record View(Map<String, Long> clock, Rewrites rewrites, @Nullable Cursor cursor)
+      implements AutoCloseable {
+    @Override
+    public void close() {
+      if (cursor != null) {
+        cursor.close();
+      }
+    }
+  }
 
   private final Path dir;
   private final Object identity;
@@ -103,6 +163,9 @@ final class Store implements AutoCloseable {
   private final long minFreeBytes;
   private final @Nullable WriteFault fault;
   private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+  /** Held exclusively by a commit that rewrites the own log, shared by {@link #view}. */
+  private final ReentrantReadWriteLock rewriting = new ReentrantReadWriteLock();
+  private volatile Rewrites rewrites = Rewrites.NONE;
   private final Set<Cursor> cursors = ConcurrentHashMap.newKeySet();
   private final KeyFilter keys;
   private volatile boolean closed;
@@ -328,6 +391,16 @@ final class Store implements AutoCloseable {
     return clock.seqs().getOrDefault(peer, 0L);
   }
 
+  /** The clock, the own log's rewrites, and a snapshot cursor if asked, all of one instant. */
+  View view(boolean snapshot) {
+    rewriting.readLock().lock();
+    try {
+      return new View(clock.seqs(), rewrites, snapshot ? cursor(true) : null);
+    } finally {
+      rewriting.readLock().unlock();
+    }
+  }
+
   /** Remote peer -> the clock it last reported holding. */
   Map<String, Map<String, Long>> reported() {
     return reported;
@@ -493,6 +566,21 @@ final class Store implements AutoCloseable {
    * @param bytes about how many bytes the batch holds
    */
   void commit(WriteBatch batch, boolean sync, long bytes, Commit changes) {
+    if (changes.ownRewrittenFrom() == 0) {
+      write(batch, sync, bytes, changes);
+      return;
+    }
+    // A log stream must see a rewrite of the own log together with its rows (see view): rare,
+    // so only such a commit takes the lock, across its write.
+    rewriting.writeLock().lock();
+    try {
+      write(batch, sync, bytes, changes);
+    } finally {
+      rewriting.writeLock().unlock();
+    }
+  }
+
+  private void write(WriteBatch batch, boolean sync, long bytes, Commit changes) {
     StoreException earlier = failed;
     if (earlier != null) {
       throw new StoreException("database " + dir + " failed a write earlier (" + earlier.getMessage()
@@ -549,6 +637,9 @@ final class Store implements AutoCloseable {
       recovery = null;
     }
     forks = c.forksCleared() ? 0 : forks + c.forksAdded();
+    if (c.ownRewrittenFrom() > 0) {
+      rewrites = rewrites.plus(c.ownRewrittenFrom());
+    }
   }
 
   private void noteUnseen(Version v, int rows) {

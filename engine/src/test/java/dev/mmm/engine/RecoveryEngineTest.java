@@ -3,15 +3,19 @@ package dev.mmm.engine;
 import static dev.mmm.engine.TestDatabases.await;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.tuple;
+import static org.awaitility.Awaitility.await;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.stream.Stream;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.Test;
@@ -27,6 +31,14 @@ class RecoveryEngineTest {
   @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
 
   private static final DatabaseOptions<String> R = DatabaseOptions.of(Codec.utf8()).withId("R");
+
+  private static byte[] b(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static List<Replica.Stored> stored(List<LogEntry<byte[]>> entries) {
+    return entries.stream().map(e -> new Replica.Stored(e, 0)).toList();
+  }
 
   private static List<Replica.Stored> storedLog(Database<?> db) {
     return await(Replica.of(db).log(LogOptions.all()).runWith(Sink.seq(), dbs.system()));
@@ -252,6 +264,196 @@ class RecoveryEngineTest {
     assertSameHeadsOnB(r, b, List.of("k", "k2"));
     // Whatever R wrote again, the versions its log leaves unsuperseded are its heads.
     assertThat(await(b.get("k2"))).extracting(Doc::value).containsExactly("m2");
+  }
+
+  // ---- what live logs and the listener hear of a recovery ----
+
+  /**
+   * A recovering batch that sets R@1' aside and takes the peer's R@1 and R@2 moves the clock from
+   * 1 to 2: the listener must still hear the peer's R@1, exactly once, like any entry applied.
+   */
+  @Test
+  void theListenerHearsThePeersEntriesAtSetAsideSeqsWhenTheClockEndsHigher() {
+    List<LogEntry<String>> told = new CopyOnWriteArrayList<>();
+    Database<String> r = dbs.open(dbs.newDir(), R.withListener(told::add));
+    await(r.put("k", "mine"));                                          // R@1'
+    await().atMost(Duration.ofSeconds(10)).until(() -> told.size() == 1);
+
+    await(Replica.of(r).requireRecovery("a peer holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "k", b("theirs1"), List.of(), false),
+        new LogEntry<>("R", 2, "k", b("theirs2"), List.of(new Version("R", 1)), false))),
+        new Replica.Chain()));
+    assertThat(await(r.clock())).containsEntry("R", 2L);
+    await(Replica.of(r).finishRecovery());                              // R@3: "mine" again
+    await().atMost(Duration.ofSeconds(10)).until(() -> told.stream().anyMatch(e -> e.seq() == 3));
+
+    assertThat(told).extracting(LogEntry::seq, LogEntry::value).containsExactly(
+        tuple(1L, "mine"), tuple(1L, "theirs1"), tuple(2L, "theirs2"), tuple(3L, "mine"));
+  }
+
+  /** The same through live log streams, whether the clock ends equal or lower than it was. */
+  @Test
+  void aLiveLogReadsTheOwnLogAgainFromTheFirstSeqSetAside() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    List<LogEntry<String>> seen = new CopyOnWriteArrayList<>();
+    r.log(LogOptions.all().live(true)).runWith(Sink.foreach(seen::add), dbs.system());
+    await(r.put("k", "mine1"));                                         // R@1'
+    await().atMost(Duration.ofSeconds(10)).until(() -> seen.size() == 1);
+
+    await(Replica.of(r).requireRecovery("a peer holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "k", b("theirs1"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());                              // 1 -> 1, then R@2
+    await().atMost(Duration.ofSeconds(10)).until(() -> seen.stream().anyMatch(e -> e.seq() == 2));
+    assertThat(seen).extracting(LogEntry::seq, LogEntry::value).containsExactly(
+        tuple(1L, "mine1"), tuple(1L, "theirs1"), tuple(2L, "mine1"));
+
+    // Now R@2' and R@3' are forks of a history whose R@2 is another: the clock goes 3 -> 2.
+    await(r.put("k", "mine2"));                                         // R@3'
+    await().atMost(Duration.ofSeconds(10)).until(() -> seen.size() == 4);
+    await(Replica.of(r).requireRecovery("a peer holds another R@2"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 2, "k", b("theirs2"), List.of(new Version("R", 1)), false))),
+        new Replica.Chain()));
+    assertThat(await(r.clock())).containsEntry("R", 2L);
+    await(Replica.of(r).finishRecovery());                              // R@3, R@4
+    await().atMost(Duration.ofSeconds(10)).until(() -> seen.stream().anyMatch(e -> e.seq() == 4));
+    assertThat(seen.subList(3, seen.size())).extracting(LogEntry::seq, LogEntry::value)
+        .containsExactly(tuple(3L, "mine2"), tuple(2L, "theirs2"), tuple(3L, "mine1"),
+            tuple(4L, "mine2"));
+  }
+
+  // ---- what links a set-aside version ----
+
+  /**
+   * B@1 merged key a over the original R@1. R, having lost its history, wrote another R@1 (key z),
+   * then received B@1 from a third peer: its link to R@1 named a version R held, so nothing
+   * remembered it. The original R@1 that recovery takes must be born superseded by B@1, as on B.
+   */
+  @Test
+  void anOwnEntryTakenByRecoveryIsBornSupersededByAHeldEntryThatLinksIt() {
+    Database<String> b = dbs.utf8("B");
+    await(Replica.of(b).apply(stored(List.of(
+        new LogEntry<>("R", 1, "a", b("orig"), List.of(), false))), new Replica.Chain()));
+    Doc<String> b1 = await(b.merge("a", await(b.get("a")), "b1"));      // B@1 links R@1
+    assertThat(await(b.get("a"))).containsExactly(b1);
+
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("z", "fork"));                                           // R@1', key z
+    await(TestDatabases.apply(r, List.of(rawEntry(b, b1.version()))));  // from a third peer
+
+    recoverFrom(r, b);                                                   // R@2: "fork", key z
+    assertThat(await(r.get("a"))).containsExactly(b1);
+    assertThat(await(r.get("z"))).containsExactly(new Doc<>("z", "R", 2, "fork"));
+    assertSameHeadsOnB(r, b, List.of("a", "z"));
+  }
+
+  /**
+   * C@1 (key y) linked R@2 when that named R's fork; the peer R recovers from holds R only up to
+   * 1. R@2 stays linked, across a restart, and the rewrite that takes seq 2 (key y) is born
+   * superseded by C@1 on R as on any replica that gets C@1 and R's log.
+   */
+  @Test
+  void aLinkToASetAsideVersionBeyondThePeersLogOutlivesARestart() {
+    Database<String> b = dbs.utf8("B");
+    await(Replica.of(b).apply(stored(List.of(
+        new LogEntry<>("R", 1, "a", b("orig"), List.of(), false))), new Replica.Chain()));
+    Path dir = dbs.newDir();
+    Database<String> r = dbs.open(dir, R);
+    await(r.put("y", "fork1"));                                          // R@1'
+    await(r.put("w", "fork2"));                                          // R@2'
+    LogEntry<byte[]> c1 = new LogEntry<>("C", 1, "y", b("c1"), List.of(new Version("R", 2)),
+        false);
+    await(TestDatabases.apply(r, List.of(c1)));
+
+    await(Replica.of(r).requireRecovery("B holds another R@1"));
+    await(Replica.of(r).applyRecovering(storedLog(b), new Replica.Chain()));
+    dbs.close(r);
+    r = dbs.open(dir, R);
+    assertThat(await(Replica.of(r).finishRecovery()))
+        .containsExactly(new Version("R", 2), new Version("R", 3));
+    assertThat(await(r.get("y"))).extracting(Doc::value).containsExactly("c1");
+    assertThat(await(r.get("w"))).extracting(Doc::value).containsExactly("fork2");
+
+    await(Replica.of(b).apply(stored(List.of(c1)), new Replica.Chain()));
+    assertSameHeadsOnB(r, b, List.of("a", "y", "w"));
+  }
+
+  // ---- limits ----
+
+  /**
+   * The set-aside merge linked maxLinks (2) versions of other peers; after recovery the key has an
+   * own head (the peer's R@1) too, so its rewrite must supersede 3. It is written as a chain of
+   * entries within the limit: the recovery finishes, and every replica ends with one head.
+   */
+  @Test
+  void aRewriteThatMustSupersedeMoreThanMaxLinksIsWrittenAsAChain() {
+    Database<String> r = dbs.open(dbs.newDir(), R.withMaxLinks(2));
+    List<LogEntry<byte[]>> others = List.of(
+        new LogEntry<>("B", 1, "k", b("b1"), List.of(), false),
+        new LogEntry<>("C", 1, "k", b("c1"), List.of(), false));
+    await(TestDatabases.apply(r, others));
+    await(r.merge("k", await(r.get("k")), "merged"));                   // R@1': links B@1, C@1
+
+    await(Replica.of(r).requireRecovery("a peer holds another R@1"));
+    LogEntry<byte[]> theirs = new LogEntry<>("R", 1, "k", b("theirs"), List.of(), false);
+    await(Replica.of(r).applyRecovering(stored(List.of(theirs)), new Replica.Chain()));
+    assertThat(await(Replica.of(r).finishRecovery()))
+        .containsExactly(new Version("R", 2), new Version("R", 3));
+    assertThat(r.recoveryRequired()).isEmpty();
+    assertThat(await(r.get("k"))).containsExactly(new Doc<>("k", "R", 3, "merged"));
+    assertThat(log(r)).allSatisfy(e -> assertThat(e.links()).hasSizeLessThanOrEqualTo(2));
+    assertThat(await(r.put("k", "after")).version()).isEqualTo(new Version("R", 4));
+
+    // A replica with the same limits takes it all and agrees.
+    Database<String> q = dbs.open(dbs.newDir(), DatabaseOptions.of(Codec.utf8()).withId("Q")
+        .withMaxLinks(2));
+    await(Replica.of(q).apply(storedLog(r), new Replica.Chain()));
+    assertThat(await(q.get("k"))).isEqualTo(await(r.get("k")));
+  }
+
+  /** With maxLinks 1 no chain supersedes two versions: the rewrite links two, and finishes. */
+  @Test
+  void aRecoveryFinishesWithMaxLinksOne() {
+    Database<String> r = dbs.open(dbs.newDir(), R.withMaxLinks(1));
+    await(TestDatabases.apply(r, List.of(new LogEntry<>("B", 1, "k", b("b1"), List.of(), false))));
+    await(r.merge("k", await(r.get("k")), "merged"));                   // R@1': links B@1
+
+    await(Replica.of(r).requireRecovery("a peer holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "k", b("theirs"), List.of(), false))), new Replica.Chain()));
+    assertThat(await(Replica.of(r).finishRecovery())).containsExactly(new Version("R", 2));
+    assertThat(r.recoveryRequired()).isEmpty();
+    assertThat(await(r.get("k"))).containsExactly(new Doc<>("k", "R", 2, "merged"));
+  }
+
+  /**
+   * What a stream that read the own log as of a generation must read again: the lowest seq
+   * rewritten since, never a higher one, even once old generations are merged to stay bounded.
+   */
+  @Test
+  void rewritesTellAStreamTheLowestSeqRewrittenSinceItLooked() {
+    Store.Rewrites w = Store.Rewrites.NONE;
+    assertThat(w.lowestSince(0)).isEqualTo(Long.MAX_VALUE);
+    w = w.plus(5).plus(3).plus(9);
+    assertThat(w.generation()).isEqualTo(3);
+    assertThat(w.lowestSince(0)).isEqualTo(3);
+    assertThat(w.lowestSince(2)).isEqualTo(9);
+    assertThat(w.lowestSince(3)).isEqualTo(Long.MAX_VALUE);
+    for (int i = 0; i < 3 * Store.Rewrites.KEPT; i++) {
+      w = w.plus(100 + i);
+    }
+    assertThat(w.generations()).hasSize(Store.Rewrites.KEPT);
+    assertThat(w.lowestSince(0)).isEqualTo(3);
+    assertThat(w.lowestSince(2)).isLessThanOrEqualTo(9);
+    long g = w.generation();
+    assertThat(w.lowestSince(g - 1)).isEqualTo(100 + 3 * Store.Rewrites.KEPT - 1);
+  }
+
+  private static LogEntry<byte[]> rawEntry(Database<?> db, Version v) {
+    return storedLog(db).stream().map(Replica.Stored::entry).filter(e -> e.version().equals(v))
+        .findFirst().orElseThrow();
   }
 
   private static void recoverFrom(Database<String> r, Database<String> b) {
