@@ -376,19 +376,51 @@ final class Batch {
     return true;
   }
 
-  /** Remembers the clock a remote peer reported; a later report replaces an earlier one. */
+  /**
+   * Remembers the clock a remote peer reported; a later report replaces an earlier one. A remote
+   * states whatever clock it likes, so what is kept is bounded: only origins this database holds
+   * (history GC reads no others; one held later counts as 0 until the peer reports again), and
+   * at most {@code maxPeers} reporters of their own. A reporter beyond that is folded into the
+   * report of {@link Replica#OTHER_REPORTERS}, the pointwise minimum of every such clock, which
+   * only ever goes down: GC waits for the least any of them holds, as if each were kept.
+   */
   void report(String peer, Map<String, Long> reported) {
     checkPeer(peer, IllegalArgumentException::new);
-    Map<String, Long> copy = new HashMap<>();
+    Map<String, Long> kept = new HashMap<>();
     reported.forEach((p, seq) -> {
-      checkPeer(p, IllegalArgumentException::new);
+      if (p == null || clock(p) == 0) {
+        return; // not held here: GC never reads it
+      }
       if (seq == null || seq < 0) {
         throw new IllegalArgumentException("reported clock of " + peer + " holds " + p + ":" + seq);
       }
-      copy.put(p, seq);
+      kept.put(p, seq);
     });
-    reports.put(peer, copy);
+    String as = peer;
+    if (!reports.containsKey(peer) && !store.reported().containsKey(peer)
+        && reporters() >= limits.maxPeers()) {
+      as = Replica.OTHER_REPORTERS;
+      Map<String, Long> before = reports.containsKey(as) ? reports.get(as)
+          : store.reported().get(as);
+      if (before != null) {
+        kept.keySet().retainAll(before.keySet());
+        kept.replaceAll((p, seq) -> Math.min(seq, before.get(p)));
+      }
+    }
+    reports.put(as, kept);
     mutations++;
+  }
+
+  /** Peers with a report of their own, committed or staged here. */
+  private int reporters() {
+    Map<String, Map<String, Long>> committed = store.reported();
+    int n = committed.size() - (committed.containsKey(Replica.OTHER_REPORTERS) ? 1 : 0);
+    for (String p : reports.keySet()) {
+      if (!p.equals(Replica.OTHER_REPORTERS) && !committed.containsKey(p)) {
+        n++;
+      }
+    }
+    return n;
   }
 
   // ---- peer-id safety ----

@@ -429,8 +429,12 @@ public final class Database<V> {
     }
 
     @Override
-    public Map<String, Long> fingerprints() {
-      return store.clockWithFingerprints().fingerprints();
+    public Clock clockWithFingerprints() {
+      if (closing || store.isClosed()) {
+        throw closed();
+      }
+      Store.Clock c = store.clockWithFingerprints();
+      return new Clock(c.seqs(), c.fingerprints());
     }
 
     @Override

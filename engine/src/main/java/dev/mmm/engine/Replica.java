@@ -50,11 +50,30 @@ public interface Replica {
 
   String id();
 
+  /**
+   * A committed clock: per peer the highest contiguous seq held and the fingerprint of the entry
+   * at that seq (0 where unknown), both of one commit.
+   */
+  record Clock(Map<String, Long> seqs, Map<String, Long> fingerprints) {
+    public long seq(String peer) {
+      return seqs.getOrDefault(peer, 0L);
+    }
+
+    public long fingerprint(String peer) {
+      return fingerprints.getOrDefault(peer, 0L);
+    }
+  }
+
   /** Peer -> highest contiguous seq held, as committed. */
   Map<String, Long> clock();
 
-  /** Peer -> fingerprint of the entry at its clock (0 where unknown). */
-  Map<String, Long> fingerprints();
+  /**
+   * The clock with the fingerprint at each seq, read as one: two reads (the clock, then the
+   * fingerprints) could pair a seq with the fingerprint of a later commit's entry.
+   *
+   * @throws DatabaseClosedException once the database is closing
+   */
+  Clock clockWithFingerprints();
 
   /** The fingerprint of the held entry {@code v}, if held. */
   Optional<Long> fingerprint(Version v);
@@ -71,10 +90,22 @@ public interface Replica {
    */
   CompletionStage<Integer> collect(Map<Version, Version> supersededBy);
 
-  /** Records the clock a remote peer reported holding; it replaces the one reported before. */
+  /**
+   * Records the clock a remote peer reported holding; it replaces the one reported before. Only
+   * the origins this database holds are kept (history GC reads no others), and at most {@code
+   * maxPeers} peers keep a report of their own: one more reporter's clock is folded into the
+   * report of {@link #OTHER_REPORTERS}, the pointwise minimum of all such clocks (an origin one
+   * lacks counts as 0), so GC still waits for what any of them lacks.
+   */
   CompletionStage<Done> reportClock(String peer, Map<String, Long> clock);
 
-  /** Remote peer -> the clock it last reported holding. */
+  /**
+   * The name {@link #reportedClocks} keeps the folded report of reporters beyond {@code maxPeers}
+   * under; no peer id is empty.
+   */
+  String OTHER_REPORTERS = "";
+
+  /** Remote peer -> the clock it last reported holding, as kept (see {@link #reportClock}). */
   Map<String, Map<String, Long>> reportedClocks();
 
   /** Why this database must recover before it writes or syncs, if it must. */

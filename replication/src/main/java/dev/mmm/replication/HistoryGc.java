@@ -28,7 +28,8 @@ import dev.mmm.engine.Database;
  * that never reported directly (reached only through a relay) holds everything back. A report
  * replaces the one before it, so a peer restored from a backup that now reports less holds GC back
  * again; and since stubs keep what every entry superseded, what it lacks still reaches it in a form
- * that converges.
+ * that converges. Reporters beyond {@code maxPeers} share one report, the least any of them
+ * reported (see {@link Replica#reportClock}), read here as any other: GC still waits for them.
  */
 public final class HistoryGc {
   private HistoryGc() {}

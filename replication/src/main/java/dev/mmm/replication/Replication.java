@@ -44,7 +44,9 @@ public final class Replication {
    * that this side lacks, this id's own log from its start included. Where an own entry here differs
    * from the remote's, this store's history forked: that entry and every later own one are set
    * aside, the remote's are taken, and when the session completes the set-aside writes are written
-   * again as new writes after every seq now held, and the database takes writes again.
+   * again as new writes after every seq now held, and the database takes writes again. It fails,
+   * and the database stays in recovery, unless it then holds the very entries the remote claimed
+   * of its id (by fingerprint): a remote that claims them but does not send them recovers nothing.
    *
    * <p>Recover from every peer that may hold this id's history (each one it ever synced with
    * directly), one after another: a peer left out makes the next sync with it ask for recovery

@@ -118,7 +118,10 @@ final class SyncStage extends GraphStageWithMaterializedValue<
     private @Nullable UniqueKillSwitch outgoingSwitch;
     private boolean caughtUpSent;
     private boolean remoteCaughtUp;
-    private long remoteClaimsOfSelf;
+    /** What this side's hello claimed of each peer. */
+    private Map<String, Long> helloClaims = Map.of();
+    /** Recovering: each (seq, fingerprint) the remote claimed of this store's own id. */
+    private final List<long[]> claimsOfSelf = new ArrayList<>(2);
     private int applying;
     private boolean inFinished;
     private boolean outCompleted;
@@ -188,11 +191,12 @@ final class SyncStage extends GraphStageWithMaterializedValue<
         // Writes stop before anything of the peer's is applied (the same actor, in order).
         replica.requireRecovery("recovering its own log from a peer");
       }
-      Map<String, Long> clock = new HashMap<>(safeClock());
-      Map<String, Long> fps = replica.fingerprints();
+      Replica.Clock now = safeClockWithFingerprints();
+      Map<String, Long> clock = new HashMap<>(now.seqs());
       if (recovering) {
         clock.remove(self); // so the peer sends this id's log from its start
       }
+      helloClaims = clock;
       Mode mode = recovering ? Mode.PULL : options.mode();
       control.add(Frame.newBuilder().setHello(Hello.newBuilder()
               .setProtocolVersion(Wire.PROTOCOL_VERSION)
@@ -204,7 +208,7 @@ final class SyncStage extends GraphStageWithMaterializedValue<
               })
               .setLive(options.live() && !recovering)
               .setRecovering(recovering)
-              .addAllClock(Wire.dots(clock, fps)))
+              .addAllClock(Wire.dots(clock, now.fingerprints())))
           .build());
       int helloBytes = control.peek().getSerializedSize();
       if (helloBytes > options.maxFrameBytes()) {
@@ -338,12 +342,19 @@ final class SyncStage extends GraphStageWithMaterializedValue<
             + remoteMode + ") sends nothing");
       }
       remoteKnown.putAll(theirs.seqs());
-      remoteClaimsOfSelf = theirs.seq(self);
+      Map<String, Long> from = new HashMap<>(theirs.seqs());
+      if (recovering) {
+        claimsOfSelf.add(new long[] {theirs.seq(self), theirs.fingerprint(self)});
+      }
       if (!hello.getRecovering()) {
         reported = replica.reportClock(hello.getPeerId(), theirs.seqs());
+        // The remote's own log is never sent back to it: it holds all of it (its hello may be
+        // older than entries of it that reached this side since), or it lost history and its
+        // own check of this side's hello stops it; either way it would skip or refuse them.
+        from.merge(hello.getPeerId(), safeClock().getOrDefault(hello.getPeerId(), 0L), Math::max);
       }
       phase = Phase.EXCHANGE;
-      startSending(theirs.seqs());
+      startSending(from);
       pullIn();
       report();
     }
@@ -351,7 +362,9 @@ final class SyncStage extends GraphStageWithMaterializedValue<
     /**
      * A peer id with two histories must not meet itself: this store's own (it lost history the
      * remote holds: recover), the remote's (its store lost history this one holds), or a third
-     * peer's (two replicas hold different entries under one version).
+     * peer's (two replicas hold different entries under one version). Fingerprints are compared
+     * at the lower of the two seqs, where both sides hold an entry; at a claim beyond what this
+     * side holds, the remote compares at this side's claim.
      */
     private void checkHistories(Hello hello, Wire.Clock theirs) {
       Optional<String> mustRecover = replica.recoveryRequired();
@@ -359,21 +372,17 @@ final class SyncStage extends GraphStageWithMaterializedValue<
         throw protocol(ErrorCode.PEER_ID_REUSED, "this database ('" + self + "') must recover "
             + "its log from its peers before it syncs: " + mustRecover.get());
       }
-      Map<String, Long> mine = safeClock();
-      Map<String, Long> myFps = replica.fingerprints();
+      Replica.Clock mine = replica.clockWithFingerprints(); // closed: the session ends CLOSED
       String them = hello.getPeerId();
       if (!recovering) {
         long claimed = theirs.seq(self);
-        long held = mine.getOrDefault(self, 0L);
+        long held = mine.seq(self);
         String lost = null;
         if (claimed > held) {
           lost = "'" + them + "' holds " + self + " up to seq " + claimed
               + ", this store only up to " + held;
-        } else if (claimed > 0 && theirs.fingerprint(self) != 0) {
-          Optional<Long> fp = replica.fingerprint(new Version(self, claimed));
-          if (fp.isPresent() && fp.get() != theirs.fingerprint(self)) {
-            lost = "'" + them + "' holds another " + self + "@" + claimed + " than this store";
-          }
+        } else if (claimed > 0 && differs(mine, self, claimed, theirs.fingerprint(self))) {
+          lost = "'" + them + "' holds another " + self + "@" + claimed + " than this store";
         }
         if (lost != null) {
           String reason = "this store's peer id has history it lacks (wiped, restored from an "
@@ -384,30 +393,47 @@ final class SyncStage extends GraphStageWithMaterializedValue<
         }
       }
       if (!hello.getRecovering()) {
-        long held = mine.getOrDefault(them, 0L);
+        // The remote's own log. A claim below what is held here is a hello older than entries
+        // of the remote that reached this side since (through a relay), or a store that lost
+        // them. The entry at the claim tells the two apart where it is held; beyond the claim,
+        // the remote's own check of this side's hello does (it claims the remote beyond the
+        // remote's clock, or with another fingerprint), so it must claim more than the remote.
+        long held = mine.seq(them);
         long claimed = theirs.seq(them);
-        if (claimed < held || (claimed == held && held > 0 && differ(myFps, theirs, them))) {
-          throw protocol(ErrorCode.PEER_ID_REUSED, "the remote '" + them + "' lost history of "
-              + "its own: it claims its log up to seq " + claimed + ", this database holds "
-              + (claimed < held ? "it up to " + held : "another " + them + "@" + held)
-              + "; it must recover (Replication.recover) before it syncs");
+        if (claimed > 0 && claimed <= held
+            && differs(mine, them, claimed, theirs.fingerprint(them))) {
+          throw protocol(ErrorCode.PEER_ID_REUSED, "the remote '" + them + "' has another "
+              + "history of its own than this database holds: it claims another " + them + "@"
+              + claimed + "; it must recover (Replication.recover) before it syncs");
+        }
+        if (claimed < held && helloClaims.getOrDefault(them, 0L) <= claimed) {
+          throw protocol(ErrorCode.PEER_ID_REUSED, "the remote '" + them + "' claims its log "
+              + "up to seq " + claimed + ", this database holds it up to " + held + " and its "
+              + "hello claimed no more: the remote lost history of its own (it must recover, "
+              + "Replication.recover), or both hellos predate entries of it relayed since (a "
+              + "sync again succeeds)");
         }
       }
       for (Map.Entry<String, Long> dot : theirs.seqs().entrySet()) {
         String p = dot.getKey();
-        if (!p.equals(self) && !p.equals(them) && dot.getValue() > 0
-            && dot.getValue().equals(mine.get(p)) && differ(myFps, theirs, p)) {
+        long claimed = dot.getValue();
+        if (!p.equals(self) && !p.equals(them) && claimed > 0 && claimed <= mine.seq(p)
+            && differs(mine, p, claimed, theirs.fingerprint(p))) {
           throw protocol(ErrorCode.PEER_ID_REUSED, "peer id '" + p + "' names two histories: "
               + "this database and '" + them + "' hold different entries as " + p + "@"
-              + dot.getValue());
+              + claimed);
         }
       }
     }
 
-    private boolean differ(Map<String, Long> myFps, Wire.Clock theirs, String peer) {
-      long a = myFps.getOrDefault(peer, 0L);
-      long b = theirs.fingerprint(peer);
-      return a != 0 && b != 0 && a != b;
+    /**
+     * Whether this store holds another {@code peer@seq} (seq within its clock) than the one of
+     * fingerprint {@code fp}; 0 on either side is unknown and differs from nothing.
+     */
+    private boolean differs(Replica.Clock mine, String peer, long seq, long fp) {
+      long here = seq == mine.seq(peer) ? mine.fingerprint(peer)
+          : replica.fingerprint(new Version(peer, seq)).orElse(0L);
+      return here != 0 && fp != 0 && here != fp;
     }
 
     private void onEntries(Entries entries) {
@@ -472,7 +498,9 @@ final class SyncStage extends GraphStageWithMaterializedValue<
       }
       Wire.Clock clock = Wire.clock(caughtUp.getClockList());
       clock.seqs().forEach((p, s) -> remoteKnown.merge(p, s, Math::max));
-      remoteClaimsOfSelf = Math.max(remoteClaimsOfSelf, clock.seq(self));
+      if (recovering) {
+        claimsOfSelf.add(new long[] {clock.seq(self), clock.fingerprint(self)});
+      }
       remoteCaughtUp = true;
       if (!remote.getRecovering()) {
         reported = replica.reportClock(remote.getPeerId(), clock.seqs());
@@ -576,17 +604,22 @@ final class SyncStage extends GraphStageWithMaterializedValue<
           return;
         }
       } else {
+        Replica.Clock now = safeClockWithFingerprints();
         control.add(Frame.newBuilder().setCaughtUp(CaughtUp.newBuilder().addAllClock(
-            Wire.dots(safeClock(), replica.fingerprints()))).build());
+            Wire.dots(now.seqs(), now.fingerprints()))).build());
       }
       emit();
     }
 
-    /** Live entries that came from the remote (through this database's log) go not back to it. */
+    /**
+     * Live entries that came from the remote (through this database's log) go not back to it, nor
+     * any of its own log (a live remote is not recovering: see {@link #onHello}).
+     */
     private List<Entry> echoFiltered(List<Entry> entries) {
       List<Entry> kept = new ArrayList<>(entries.size());
+      String them = remote.getPeerId();
       for (Entry e : entries) {
-        if (e.getSeq() > remoteKnown.getOrDefault(e.getPeer(), 0L)) {
+        if (e.getSeq() > remoteKnown.getOrDefault(e.getPeer(), 0L) && !e.getPeer().equals(them)) {
           kept.add(e);
         }
       }
@@ -683,11 +716,25 @@ final class SyncStage extends GraphStageWithMaterializedValue<
         return;
       }
       if (recovering) {
+        // The recovery took the remote's history only if this store now holds the very entries
+        // the remote claimed of this id: a count alone could be this store's own forked ones.
         long held = safeClock().getOrDefault(self, 0L);
-        if (held < remoteClaimsOfSelf) {
-          fail(ErrorCode.INVALID_ENTRY, "the remote claimed " + self + " up to seq "
-              + remoteClaimsOfSelf + " but sent it only up to " + held);
-          return;
+        for (long[] claim : claimsOfSelf) {
+          long seq = claim[0];
+          long fp = claim[1];
+          if (held < seq) {
+            fail(ErrorCode.INVALID_ENTRY, "the remote claimed " + self + " up to seq " + seq
+                + " but sent it only up to " + held + "; this database still must recover");
+            return;
+          }
+          long here = seq == 0 ? 0 : replica.fingerprint(new Version(self, seq)).orElse(0L);
+          if (seq > 0 && fp != 0 && here != fp) {
+            fail(ErrorCode.INVALID_ENTRY, "the remote claimed another " + self + "@" + seq
+                + " (fingerprint " + Long.toHexString(fp) + ") than this store holds ("
+                + Long.toHexString(here) + ") and did not send it; this database still must "
+                + "recover");
+            return;
+          }
         }
         finishingRecovery = true;
         replica.finishRecovery().whenComplete((r, ex) -> recovered.invoke(Optional.ofNullable(ex)));
@@ -822,6 +869,14 @@ final class SyncStage extends GraphStageWithMaterializedValue<
         return replica.clock();
       } catch (RuntimeException e) {
         return Map.of();
+      }
+    }
+
+    private Replica.Clock safeClockWithFingerprints() {
+      try {
+        return replica.clockWithFingerprints();
+      } catch (RuntimeException e) {
+        return new Replica.Clock(Map.of(), Map.of());
       }
     }
 

@@ -169,4 +169,63 @@ class HistoryGcTest {
     assertThat(replica.reportedClocks().get("c")).containsEntry("a", 1L);
     assertThat(await(HistoryGc.collect(a, mat))).isZero();
   }
+
+  /**
+   * A remote states whatever clock it likes: of it only the origins held here are kept (GC reads
+   * no others), so a hello naming 50,000 made-up peers costs this database nothing lasting.
+   */
+  @Test
+  void aReportKeepsOnlyTheOriginsHeldHere() {
+    Database<String> b = dbs.utf8("b");
+    await(b.put("k", "v"));
+    dev.mmm.replication.wire.Hello.Builder h = BadInputTest.hello("ghost").toBuilder();
+    dev.mmm.replication.wire.CaughtUp.Builder c = dev.mmm.replication.wire.CaughtUp.newBuilder();
+    for (int i = 0; i < 50_000; i++) {
+      h.addClock(BadInputTest.dot("made-up-peer-" + i, 1_000_000));
+      c.addClock(BadInputTest.dot("made-up-peer-" + i, 1_000_000));
+    }
+    List<org.apache.pekko.util.ByteString> remote = List.of(
+        BadInputTest.frameBytes(dev.mmm.replication.wire.Frame.newBuilder().setHello(h).build()),
+        BadInputTest.frameBytes(BadInputTest.frame(c.build())));
+    await(org.apache.pekko.stream.javadsl.Source.from(remote)
+        .viaMat(Replication.sync(b, SyncOptions.defaults()),
+            org.apache.pekko.stream.javadsl.Keep.right())
+        .toMat(Sink.ignore(), org.apache.pekko.stream.javadsl.Keep.left())
+        .run(dbs.system()));
+    // What it was sent (b@1) is all it holds of what b holds.
+    assertThat(dev.mmm.engine.Replica.of(b).reportedClocks())
+        .isEqualTo(java.util.Map.of("ghost", java.util.Map.of("b", 1L)));
+  }
+
+  /**
+   * At most maxPeers peers keep a report of their own; the clocks of more are folded into one,
+   * their pointwise minimum, so GC still waits for the least any of them holds, across restarts.
+   */
+  @Test
+  void reportersBeyondMaxPeersAreFoldedSoGcStillWaitsForThem() {
+    Path dir = dbs.newDir();
+    DatabaseOptions<String> options = DatabaseOptions.of(Codec.utf8()).withId("a").withMaxPeers(2);
+    Database<String> a = dbs.open(dir, options);
+    dev.mmm.engine.Replica replica = dev.mmm.engine.Replica.of(a);
+    await(a.put("k", "v1"));
+    await(a.put("k", "v2"));
+    await(a.put("k", "v3"));
+    await(replica.reportClock("p1", java.util.Map.of("a", 3L)));
+    await(replica.reportClock("p2", java.util.Map.of("a", 3L)));
+    await(replica.reportClock("p3", java.util.Map.of("a", 2L)));
+    await(replica.reportClock("p4", java.util.Map.of("a", 3L)));
+    await(replica.reportClock("p1", java.util.Map.of("a", 3L, "q", 9L)));
+    java.util.Map<String, java.util.Map<String, Long>> kept = java.util.Map.of(
+        "p1", java.util.Map.of("a", 3L), "p2", java.util.Map.of("a", 3L),
+        dev.mmm.engine.Replica.OTHER_REPORTERS, java.util.Map.of("a", 2L));
+    assertThat(replica.reportedClocks()).isEqualTo(kept);
+
+    dbs.close(a);
+    a = dbs.open(dir, options);
+    assertThat(dev.mmm.engine.Replica.of(a).reportedClocks()).isEqualTo(kept);
+    // p3 holds a@2 only: a@1 (superseded by a@2) may go, a@2 (superseded by a@3) may not.
+    assertThat(await(HistoryGc.collect(a, mat))).isEqualTo(1);
+    assertThat(await(a.rawLog(LogOptions.all()).runWith(Sink.seq(), mat)))
+        .extracting(LogEntry::collected).containsExactly(true, false, false);
+  }
 }

@@ -216,9 +216,14 @@ class PeerIdRecoveryTest {
     assertThat(await(r.put("k", "w")).seq()).isEqualTo(2);
   }
 
-  /** The peer whose store lost history is refused by the peers that hold it, not only by itself. */
+  /**
+   * A wiped store that syncs before it writes claims none of its log; the peer holding it cannot
+   * tell that from a hello older than what it holds of it, so it is the wiped side that finds out,
+   * from the peer's hello claiming its id beyond its clock: it requires recovery, refuses the
+   * sync, and takes nothing of it.
+   */
   @Test
-  void aPeerClaimingLessOfItsOwnLogThanIsHeldHereIsRefused() {
+  void aWipedPeerThatSyncsBeforeWritingFindsOutFromThePeerHoldingItsLog() {
     Path rDir = dbs.newDir();
     Database<String> r = dbs.open(rDir, id("R"));
     Database<String> b = dbs.utf8("B");
@@ -228,16 +233,60 @@ class PeerIdRecoveryTest {
     dbs.close(r);
     wipe(rDir);
     Database<String> fresh = dbs.open(rDir, id("R"));
-    // B, seeing R claim R:0 while B holds R up to 2, refuses on its own.
     SyncOptions push = SyncOptions.defaults().withMode(Mode.PUSH);
     var results = Replication.sync(b, push)
         .joinMat(Replication.sync(fresh, SyncOptions.defaults().withMode(Mode.PULL)), Pair::create)
         .run(dbs.system());
-    assertThatThrownBy(() -> await(results.first()))
+    assertThatThrownBy(() -> await(results.second()))
         .isInstanceOfSatisfying(SyncException.class, e -> {
           assertThat(e.code()).isEqualTo(ErrorCode.PEER_ID_REUSED);
+          assertThat(e.remote()).isFalse();
         });
+    assertThatThrownBy(() -> await(results.first()))
+        .isInstanceOfSatisfying(SyncException.class,
+            e -> assertThat(e.code()).isEqualTo(ErrorCode.PEER_ID_REUSED));
+    assertThat(fresh.recoveryRequired()).isPresent();
+    assertThat(await(fresh.clock())).isEmpty();
     assertThat(await(b.clock())).containsEntry("R", 2L);
+    assertThatThrownBy(() -> await(fresh.put("k", "refused")))
+        .isInstanceOf(RecoveryRequiredException.class);
+
+    recover(fresh, b);
+    assertThat(fresh.recoveryRequired()).isEmpty();
+    assertThat(values(fresh, "k")).containsExactly("v2");
+    assertThat(await(fresh.put("k", "v3")).seq()).isEqualTo(3);
+  }
+
+  /**
+   * A recovery ends only once this store holds the very entry the remote claimed of its id: one
+   * of its own forked entries at that seq does not count. A remote claiming another x@1 and
+   * sending none leaves the recovery unfinished, writes refused, the fork in place.
+   */
+  @Test
+  void aRecoveryDoesNotFinishWhileTheRemoteClaimsAnotherOwnEntryItDidNotSend() {
+    Database<String> x = dbs.utf8("x");
+    await(x.put("k", "forked"));
+    dev.mmm.replication.wire.Dot claim = dev.mmm.replication.wire.Dot.newBuilder()
+        .setPeer("x").setSeq(1).setFingerprint(0x1234_5678L).build();
+    List<org.apache.pekko.util.ByteString> remote = List.of(
+        BadInputTest.frameBytes(dev.mmm.replication.wire.Frame.newBuilder()
+            .setHello(BadInputTest.hello("r").toBuilder().addClock(claim)).build()),
+        BadInputTest.frameBytes(BadInputTest.frame(
+            dev.mmm.replication.wire.CaughtUp.newBuilder().addClock(claim).build())));
+    var result = org.apache.pekko.stream.javadsl.Source.from(remote)
+        .viaMat(Replication.recover(x, SyncOptions.defaults()),
+            org.apache.pekko.stream.javadsl.Keep.right())
+        .toMat(org.apache.pekko.stream.javadsl.Sink.ignore(),
+            org.apache.pekko.stream.javadsl.Keep.left())
+        .run(dbs.system());
+    assertThatThrownBy(() -> await(result))
+        .isInstanceOfSatisfying(SyncException.class, e -> {
+          assertThat(e.code()).isEqualTo(ErrorCode.INVALID_ENTRY);
+          assertThat(e.getMessage()).contains("another x@1");
+        });
+    assertThat(x.recoveryRequired()).isPresent();
+    assertThatThrownBy(() -> await(x.put("k", "refused")))
+        .isInstanceOf(RecoveryRequiredException.class);
   }
 
   static void wipe(Path dir) {

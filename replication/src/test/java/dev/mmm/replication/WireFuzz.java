@@ -259,7 +259,10 @@ final class WireFuzz {
       } else if (how == 1) {
         clock.put(p, dot(p, held, 0));
       } else if (how == 2) {
-        clock.put(p, dot(p, rnd.nextInt((int) Math.min(held, 1000)), rnd.nextLong()));
+        // Below what is held: the entry there, or none (another one is a BAD_HELLO).
+        long seq = rnd.nextInt((int) Math.min(held, 1000));
+        Held at = model.entry(p, seq);
+        clock.put(p, dot(p, seq, at != null && rnd.nextBoolean() ? at.fingerprint() : 0));
       } else if (how == 3) {
         clock.put(p, dot(p, held + 1 + rnd.nextInt(100), rnd.nextLong()));
       } else {
@@ -659,8 +662,8 @@ final class WireFuzz {
         intended = malformed;
       }
       case 6, 7 -> {
-        // The remote claims less of its own log than the database holds of it, or another
-        // entry at the same seq.
+        // The remote claims less of its own log than the database holds of it (an old hello:
+        // fine, unless another entry is held at the claim), or another entry at the same seq.
         String them = plan.them;
         long held = model.held(them);
         if (held == 0) {
@@ -670,8 +673,16 @@ final class WireFuzz {
         }
         h.setRecovering(false).clearClock();
         if (which == 6) {
-          name = "REMOTE_CLAIMS_LESS_OF_ITSELF";
-          h.addClock(dot(them, rnd.nextInt((int) Math.min(held, 1000)), 0));
+          long seq = rnd.nextInt((int) Math.min(held, 1000));
+          Held at = model.entry(them, seq);
+          boolean another = at != null && rnd.nextBoolean();
+          name = another ? "REMOTE_CLAIMS_LESS_OF_ITSELF_ANOTHER_ENTRY"
+              : "REMOTE_CLAIMS_LESS_OF_ITSELF";
+          long fp = at == null ? 0 : another ? at.fingerprint() ^ (1L << rnd.nextInt(64))
+              : rnd.nextBoolean() ? at.fingerprint() : 0;
+          h.addClock(dot(them, seq, fp == 0 && another ? 1 : fp));
+          intended = another ? reused : null;
+          break;
         } else {
           name = "REMOTE_CLAIMS_ANOTHER_OWN_ENTRY";
           long fp = model.fingerprintAtClock(them) ^ (1L << rnd.nextInt(64));
@@ -680,7 +691,8 @@ final class WireFuzz {
         intended = reused;
       }
       case 8 -> {
-        // A third peer at the seq held here with another fingerprint: two histories.
+        // A third peer at the seq held here, or below it, with another fingerprint: two
+        // histories.
         List<String> thirds = model.clock.keySet().stream()
             .filter(p -> !p.equals(VICTIM) && !p.equals(plan.them)).toList();
         if (thirds.isEmpty()) {
@@ -696,8 +708,10 @@ final class WireFuzz {
             dots.add(d);
           }
         }
-        long fp = model.fingerprintAtClock(p) ^ (1L << rnd.nextInt(64));
-        dots.add(dot(p, model.held(p), fp == 0 ? 1 : fp));
+        long seq = rnd.nextBoolean() ? model.held(p)
+            : 1 + rnd.nextInt((int) Math.min(model.held(p), 1000));
+        long fp = model.entry(p, seq).fingerprint() ^ (1L << rnd.nextInt(64));
+        dots.add(dot(p, seq, fp == 0 ? 1 : fp));
         h.clearClock().addAllClock(dots);
         intended = reused;
       }

@@ -432,21 +432,24 @@ final class WireOracle {
         default -> throw local(ErrorCode.MALFORMED, "hello with mode " + h.getMode());
       };
       Map<String, long[]> clock = clock(h.getClockList());
-      // Own-id claims were screened out before; the remote's own log, then third peers.
+      // Own-id claims were screened out before; the remote's own log, then third peers. Each is
+      // compared where both sides hold it: at the claim, if it is not beyond what is held. A
+      // claim of the remote's own log below what is held is fine otherwise (an old hello): the
+      // database's own hello, built from the same clock, claims more of it, so the remote's
+      // check of that hello finds a lost history.
       if (!h.getRecovering()) {
-        long held = v.held(them);
         long[] claimed = clock.getOrDefault(them, new long[] {0, 0});
-        if (claimed[0] < held || (claimed[0] == held && held > 0
-            && differ(v.fingerprintAtClock(them), claimed[1]))) {
-          throw local(ErrorCode.PEER_ID_REUSED, "the remote claims " + them + " up to "
-              + claimed[0] + ", held " + held);
+        if (claimed[0] > 0 && claimed[0] <= v.held(them)
+            && differ(fingerprintAt(them, claimed[0]), claimed[1])) {
+          throw local(ErrorCode.PEER_ID_REUSED, "the remote claims another " + them + "@"
+              + claimed[0]);
         }
       }
       for (Map.Entry<String, long[]> d : clock.entrySet()) {
         String p = d.getKey();
         long seq = d.getValue()[0];
-        if (!p.equals(self) && !p.equals(them) && seq > 0 && seq == v.held(p)
-            && differ(v.fingerprintAtClock(p), d.getValue()[1])) {
+        if (!p.equals(self) && !p.equals(them) && seq > 0 && seq <= v.held(p)
+            && differ(fingerprintAt(p, seq), d.getValue()[1])) {
           throw local(ErrorCode.PEER_ID_REUSED, "another " + p + "@" + seq);
         }
       }
@@ -457,6 +460,11 @@ final class WireOracle {
       log(i, "hello from " + abbreviate(them) + " " + remoteMode + (h.getLive() ? " live" : "")
           + (h.getRecovering() ? " recovering" : "") + ", clock of " + clock.size()
           + " -> receiving " + receiving + ", live " + live);
+    }
+
+    private long fingerprintAt(String peer, long seq) {
+      Held h = v.entry(peer, seq);
+      return h == null ? 0 : h.fingerprint();
     }
 
     private static boolean differ(long mine, long theirs) {
