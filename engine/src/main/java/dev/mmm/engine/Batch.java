@@ -43,6 +43,8 @@ final class Batch {
   private final Map<Version, Set<String>> linksAdded = new HashMap<>();
   private final Map<Version, Integer> linksResolved = new HashMap<>();
   private long linksStaged;
+  /** Peers new to the store that requests checked into this batch add, besides its clock's. */
+  private final Set<String> peersLinked = new HashSet<>();
   /** Own entries set aside in this batch, after those of earlier batches. */
   private final List<Row> setAside = new ArrayList<>();
   private @Nullable String recoverySet;
@@ -156,12 +158,23 @@ final class Batch {
           + " versions, more than maxLinks (" + limits.maxLinks() + "): merge them in steps");
     }
     long unseen = 0;
+    Set<String> newPeers = new HashSet<>();
     for (Version l : links) {
-      unseen += l.seq() > clock(l.peer()) ? 1 : 0;
+      if (l.seq() > clock(l.peer())) {
+        unseen++;
+        if (!knowsPeer(l.peer())) {
+          newPeers.add(l.peer());
+        }
+      }
     }
+    if (!newPeers.isEmpty() && !knowsPeer(self)) {
+      newPeers.add(self); // counted with the peers its links name (a plain write is never refused)
+    }
+    checkPeers(newPeers.size(), IllegalArgumentException::new);
     checkUnseen(unseen, IllegalArgumentException::new);
     Row row = Row.of(new LogEntry<>(self, held + 1, key, value, List.copyOf(links), value == null));
     stage(row);
+    peersLinked.addAll(newPeers);
     return row;
   }
 
@@ -225,6 +238,9 @@ final class Batch {
         long linkHeld = next.containsKey(link.peer()) ? next.get(link.peer()) : clock(link.peer());
         if (link.seq() > linkHeld) {
           unseen++;
+          if (!knowsPeer(link.peer())) {
+            newPeers.add(link.peer()); // the unseen-link summary holds it in memory
+          }
         }
       }
       if (e.seq() > held && !e.collected() && s.fingerprint() != 0) {
@@ -234,19 +250,41 @@ final class Batch {
               + " content");
         }
       }
-      if (!store.clock().containsKey(e.peer()) && !clock.containsKey(e.peer())) {
+      if (!knowsPeer(e.peer())) {
         newPeers.add(e.peer());
       }
       next.put(e.peer(), Math.max(held, e.seq()));
     }
-    // Peers this batch already took count too: applies that share a group commit add up.
-    long peers = store.clock().size() + clock.keySet().stream()
-        .filter(p -> !store.clock().containsKey(p)).count() + newPeers.size();
-    if (peers > limits.maxPeers()) {
-      throw new InvalidEntryException("the entries would make this database hold the logs of "
-          + peers + " peers, more than maxPeers (" + limits.maxPeers() + ")");
-    }
+    checkPeers(newPeers.size(), InvalidEntryException::new);
     checkUnseen(unseen, InvalidEntryException::new);
+    for (String p : newPeers) {
+      if (!next.containsKey(p)) {
+        peersLinked.add(p);
+      }
+    }
+  }
+
+  /** Whether the store or this batch knows {@code peer}. */
+  private boolean knowsPeer(String peer) {
+    return store.knowsPeer(peer) || clock.containsKey(peer) || peersLinked.contains(peer);
+  }
+
+  /**
+   * Refuses {@code more} peers if with those known they exceed maxPeers. Peers count whether the
+   * database holds their logs or only links to their versions (both are held in memory), and so
+   * do those this batch already took: applies that share a group commit add up.
+   */
+  private void checkPeers(int more, Refusal error) {
+    if (more == 0) {
+      return;
+    }
+    long staged = clock.keySet().stream().filter(p -> !store.knowsPeer(p)).count()
+        + peersLinked.stream().filter(p -> !clock.containsKey(p)).count();
+    long peers = store.peers() + staged + more;
+    if (peers > limits.maxPeers()) {
+      throw error.of("this database would know " + peers + " peers (holding their logs, or links"
+          + " to their versions), more than maxPeers (" + limits.maxPeers() + ")");
+    }
   }
 
   /**

@@ -9,22 +9,41 @@ package dev.mmm.engine;
 final class Bloom {
   private static final int PROBES = 7;
   private static final int BITS_PER_KEY = 12;
+  /** Blocks are indexed by an int of words: at most 2^26 blocks, 4 GiB. */
+  private static final int MAX_BLOCKS = 1 << 26;
 
   private final long[] words;
   private final int blockMask;
   private final long capacity;
 
+  /** A filter for at least {@code capacity} keys (rounded up to a power of two of blocks). */
   Bloom(long capacity) {
-    this.capacity = capacity;
-    long blocks = Math.max(1, capacity * BITS_PER_KEY / 512);
-    int pow = (int) Math.min(1 << 26, Long.highestOneBit(blocks - 1 | 1) << (blocks > 1 ? 1 : 0));
-    this.words = new long[pow * 8];
-    this.blockMask = pow - 1;
+    int blocks = blocks(capacity);
+    this.words = new long[blocks * 8];
+    this.blockMask = blocks - 1;
+    this.capacity = (long) blocks * 512 / BITS_PER_KEY;
+  }
+
+  /** The heap a filter for {@code capacity} keys takes, without allocating it. */
+  static long bytesFor(long capacity) {
+    return 64L * blocks(capacity);
+  }
+
+  private static int blocks(long capacity) {
+    long bits = Math.min(Math.max(1, capacity), (long) MAX_BLOCKS * 512 / BITS_PER_KEY)
+        * BITS_PER_KEY;
+    long blocks = (bits + 511) / 512;
+    return (int) (blocks <= 1 ? 1 : Math.min(MAX_BLOCKS, Long.highestOneBit(blocks - 1) << 1));
   }
 
   /** The keys it holds at about its false positive rate. */
   long capacity() {
     return capacity;
+  }
+
+  /** The heap its bits take. */
+  long bytes() {
+    return 8L * words.length;
   }
 
   void put(long hash) {

@@ -18,17 +18,24 @@ import org.slf4j.LoggerFactory;
  * committed before the snapshot (and scanned) or added after the list exists (and kept). Until
  * that build is published every key is "maybe".
  *
- * <p>After that it grows without scanning again: it is a chain of {@link Bloom} filters, and when
- * the newest is full a new one four times as large takes the new keys; a key is "maybe" if any
- * filter says so. Memory follows the store (a few bytes a key), starting at a few KB.
+ * <p>It grows without scanning again: it is a chain of {@link Bloom} filters, and when the newest
+ * is full a new one four times as large as them all takes the new keys; a key is "maybe" if any
+ * filter says so. The build's scan grows it the same way from a few KB, so memory follows the
+ * number of keys (a few bytes a key), never the bytes of their values, which heads rows hold
+ * inline. It is bounded ({@link #MAX_BYTES}): beyond that the newest filter takes more keys than
+ * its capacity, which only adds false positives. A build that fails, an {@link Error} too,
+ * publishes no filter and drops its pending list: every key stays "maybe", which is correct.
  * Only the database actor calls {@link #add} and {@link #mightHave}.
  */
 final class KeyFilter {
   private static final Logger log = LoggerFactory.getLogger(KeyFilter.class);
   /** How much larger than the keys it holds a new filter of the chain is. */
   private static final long GROWTH = 4;
-  /** Bytes a heads row takes on disk at the least, to size a filter before scanning. */
-  private static final long MIN_ROW_BYTES = 64;
+  /**
+   * The most heap the filters of one store take: a sixteenth of the heap (at least 1 MiB). That
+   * holds some 25 million keys a GiB of heap at the filters' false positive rate.
+   */
+  static final long MAX_BYTES = Math.max(1 << 20, Runtime.getRuntime().maxMemory() / 16);
 
   /**
    * Where the builds that the calling thread starts run: each on a new daemon thread. A test of
@@ -39,14 +46,21 @@ final class KeyFilter {
 
   private final Store store;
   private final long minKeys;
+  private final long maxBytes;
   /** Null until the first build is published; then only the writer changes it. */
   private volatile @Nullable Chain chain;
   private @Nullable List<String> pending;
   private int builds;
 
   KeyFilter(Store store, long minKeys) {
+    this(store, minKeys, MAX_BYTES);
+  }
+
+  /** @param maxBytes the most heap its filters take (tests set their own) */
+  KeyFilter(Store store, long minKeys, long maxBytes) {
     this.store = store;
     this.minKeys = minKeys;
+    this.maxBytes = maxBytes;
   }
 
   boolean mightHave(String key) {
@@ -93,6 +107,12 @@ final class KeyFilter {
     return c == null ? 0 : c.filters.length;
   }
 
+  /** Heap bytes of the filters in use (for tests). */
+  synchronized long bytes() {
+    Chain c = chain;
+    return c == null ? 0 : c.bytes;
+  }
+
   /** Whether a build is running (for tests). */
   synchronized boolean building() {
     return pending != null;
@@ -108,7 +128,7 @@ final class KeyFilter {
     pending = new ArrayList<>();
     try {
       BUILDS.get().accept(new Build());
-    } catch (RuntimeException e) {
+    } catch (Throwable e) { // an OutOfMemoryError too, when no thread can be started
       pending = null; // no build: every key stays "maybe", which is correct
       log.warn("cannot start a build of the key filter of {}", store.dir(), e);
     }
@@ -127,21 +147,24 @@ final class KeyFilter {
    */
   final class Build {
     private @Nullable Chain built;
-    private @Nullable RuntimeException failed;
+    private @Nullable Throwable failed;
     private boolean published;
 
     private Build() {}
 
     void run() {
-      scan();
-      publish();
+      try {
+        scan();
+      } finally {
+        publish(); // whatever happened: a build never leaves its pending list behind
+      }
     }
 
     void scan() {
       try {
+        // Sized by the keys it counts, not by the bytes of the table: heads rows hold values.
         byte[] table = Keyspace.table(Keyspace.HEAD);
-        long onDisk = store.approximateBytes(table, Keyspace.after(table));
-        Chain c = new Chain(Math.max(minKeys, GROWTH * (onDisk / MIN_ROW_BYTES)), minKeys);
+        Chain c = new Chain(minKeys, maxBytes);
         try (Cursor cursor = store.cursor(true)) {
           for (cursor.seek(table); cursor.valid() && Keyspace.startsWith(cursor.key(), table);
               cursor.next()) {
@@ -149,7 +172,7 @@ final class KeyFilter {
           }
         }
         built = c;
-      } catch (RuntimeException e) {
+      } catch (Throwable e) { // an OutOfMemoryError too: publish must still run
         failed = e;
       }
     }
@@ -176,34 +199,68 @@ final class KeyFilter {
 
   /**
    * Bloom filters, newest last: when the newest is full, a new one four times as large as them
-   * all takes the keys from there on, so it grows without scanning again. Used by one thread at a
-   * time.
+   * all takes the keys from there on, so it grows without scanning again. Once a new one as large
+   * as them all would not fit in {@code maxBytes} (or in the heap) it stops growing and the newest
+   * takes the keys beyond its capacity. Used by one thread at a time.
    */
-  private static final class Chain {
+  static final class Chain {
     private final long minKeys;
+    private final long maxBytes;
     private Bloom[] filters;
     private long added;
+    private long bytes;
+    private boolean full;
 
-    Chain(long first, long minKeys) {
+    Chain(long minKeys, long maxBytes) {
       this.minKeys = minKeys;
-      this.filters = new Bloom[] {new Bloom(first)};
+      this.maxBytes = maxBytes;
+      Bloom first = new Bloom(fit(minKeys, maxBytes));
+      this.filters = new Bloom[] {first};
+      this.bytes = first.bytes();
+    }
+
+    /** The most keys, at most {@code keys}, whose filter takes at most {@code room} bytes. */
+    private static long fit(long keys, long room) {
+      while (keys > 1 && Bloom.bytesFor(keys) > room) {
+        keys >>>= 1;
+      }
+      return keys;
     }
 
     void add(long hash) {
       Bloom newest = filters[filters.length - 1];
-      if (added >= newest.capacity()) {
-        long total = 0;
-        for (Bloom b : filters) {
-          total += b.capacity();
-        }
-        newest = new Bloom(Math.max(minKeys, GROWTH * total));
-        Bloom[] longer = java.util.Arrays.copyOf(filters, filters.length + 1);
-        longer[filters.length] = newest;
-        filters = longer;
-        added = 0;
+      if (added >= newest.capacity() && !full) {
+        newest = grow(newest);
       }
       newest.put(hash);
       added++;
+    }
+
+    private Bloom grow(Bloom newest) {
+      long total = 0;
+      for (Bloom b : filters) {
+        total += b.capacity();
+      }
+      long keys = fit(Math.max(minKeys, GROWTH * total), maxBytes - bytes);
+      Bloom next = null;
+      if (keys >= total && Bloom.bytesFor(keys) <= maxBytes - bytes) {
+        try {
+          next = new Bloom(keys);
+        } catch (OutOfMemoryError e) {
+          log.warn("no heap for a key filter of {} keys; its false positives grow", keys);
+        }
+      }
+      if (next == null) {
+        // A smaller one would cost every lookup a probe more for few keys: overfill instead.
+        full = true;
+        return newest;
+      }
+      Bloom[] longer = java.util.Arrays.copyOf(filters, filters.length + 1);
+      longer[filters.length] = next;
+      filters = longer;
+      bytes += next.bytes();
+      added = 0;
+      return next;
     }
 
     boolean mightContain(long hash) {
@@ -214,6 +271,11 @@ final class KeyFilter {
         }
       }
       return false;
+    }
+
+    /** Heap bytes of its filters. */
+    long bytes() {
+      return bytes;
     }
   }
 }

@@ -65,8 +65,12 @@ final class Store implements AutoCloseable {
 
   static final long CACHE_BYTES = 32L << 20;
 
-  /** Open stores by the file identity of their directory: two paths to one directory are one. */
-  private static final Set<Object> OPEN = ConcurrentHashMap.newKeySet();
+  /**
+   * Open stores by the file identity of their directory (two paths to one directory are one), each
+   * to the token of the store that holds it: only that store releases it, once, so a stale store
+   * closed again cannot lift the guard of the one that opened the directory after it.
+   */
+  private static final Map<Object, Object> OPEN = new ConcurrentHashMap<>();
 
   private static final byte[] META_FORMAT = Keyspace.meta("format");
   private static final byte[] META_ID = Keyspace.meta("id");
@@ -157,6 +161,7 @@ final class Store implements AutoCloseable {
 
   private final Path dir;
   private final Object identity;
+  private final Object token;
   private final DB db;
   private final String id;
   private final FileStore volume;
@@ -175,16 +180,19 @@ final class Store implements AutoCloseable {
   private volatile @Nullable StoreException failed;
   /** Writer only: peer -> {lowest seq, highest seq, rows} of LINK rows naming that peer. */
   private final Map<String, long[]> unseen = new HashMap<>();
+  /** Writer only: peers of {@link #unseen} not in the clock, which only links name. */
+  private int linkedOnly;
   private long unseenTotal;
   private int forks;
   /** Writer only: bytes of LevelDB's logs at the last look, and bytes committed since. */
   private long logBytes = -1;
   private long committedSinceLook;
 
-  private Store(
-      Path dir, Object identity, DB db, String id, FileStore volume, Settings settings) {
+  private Store(Path dir, Object identity, Object token, DB db, String id, FileStore volume,
+      Settings settings) {
     this.dir = dir;
     this.identity = identity;
+    this.token = token;
     this.db = db;
     this.id = id;
     this.volume = volume;
@@ -218,7 +226,8 @@ final class Store implements AutoCloseable {
     } catch (IOException e) {
       throw new StoreException("cannot open database " + abs + ": " + e, e);
     }
-    if (!OPEN.add(identity)) {
+    Object token = new Object();
+    if (OPEN.putIfAbsent(identity, token) != null) {
       throw new StoreException("database " + abs
           + " is already open in this JVM (perhaps through another path to the same directory)");
     }
@@ -228,20 +237,20 @@ final class Store implements AutoCloseable {
       repairTail(abs);
       db = JniDBFactory.factory.open(abs.toFile(), options());
       String id = checkMeta(db, abs, settings.id());
-      Store store = new Store(abs, identity, db, id, volume, settings);
+      Store store = new Store(abs, identity, token, db, id, volume, settings);
       store.load();
       store.verify();
       store.keys.build();
       return store;
     } catch (IOException | DBException e) {
       closeQuietly(db);
-      OPEN.remove(identity);
+      OPEN.remove(identity, token);
       throw new StoreException("cannot open database " + abs + ": " + e.getMessage()
           + (String.valueOf(e.getMessage()).contains("lock") ? " (is it open in another process?)"
               : ""), e);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       closeQuietly(db);
-      OPEN.remove(identity);
+      OPEN.remove(identity, token);
       throw e;
     }
   }
@@ -354,6 +363,7 @@ final class Store implements AutoCloseable {
     recovery = reason == null ? null : new String(reason, StandardCharsets.UTF_8);
     reported = Map.copyOf(peers);
     clock = new Clock(Map.copyOf(seqs), Map.copyOf(fps));
+    linkedOnly = (int) unseen.keySet().stream().filter(p -> !seqs.containsKey(p)).count();
   }
 
   /** Every peer's log holds a row at its clock: a store that lacks one is refused, not used. */
@@ -452,11 +462,6 @@ final class Store implements AutoCloseable {
     return logRow(v).map(r -> r.row(r.inHead() ? heads(r.key()) : List.of()));
   }
 
-  /** LevelDB's estimate of the bytes the rows in [from, to) take on disk. */
-  long approximateBytes(byte[] from, byte[] to) {
-    return guard(() -> db.getApproximateSizes(new org.iq80.leveldb.Range(from, to))[0]);
-  }
-
   /** A cursor, optionally over a snapshot of this instant; the caller closes it. */
   Cursor cursor(boolean snapshot) {
     return guard(
@@ -488,6 +493,19 @@ final class Store implements AutoCloseable {
   /** Links to versions not seen yet, held now. */
   long unseenLinks() {
     return unseenTotal;
+  }
+
+  /**
+   * The peers it knows, as committed: those whose logs it holds and those that only links to
+   * versions not seen yet name. Both are held in memory, so {@code maxPeers} bounds them together.
+   */
+  int peers() {
+    return clock.seqs().size() + linkedOnly;
+  }
+
+  /** Whether {@code peer} is one of {@link #peers}. */
+  boolean knowsPeer(String peer) {
+    return clock.seqs().containsKey(peer) || unseen.containsKey(peer);
   }
 
   /** The keys of entries linking {@code v}, which has not been seen yet; one seek, if any. */
@@ -618,7 +636,9 @@ final class Store implements AutoCloseable {
       seqs.putAll(clock.seqs());
       Map<String, Long> fps = new HashMap<>(clock.fingerprints());
       c.clock().forEach((peer, dot) -> {
-        seqs.put(peer, dot[0]);
+        if (seqs.put(peer, dot[0]) == null && unseen.containsKey(peer)) {
+          linkedOnly--; // a peer links named now has a log here
+        }
         fps.put(peer, dot[1]);
       });
       clock = new Clock(Map.copyOf(seqs), Map.copyOf(fps));
@@ -645,7 +665,12 @@ final class Store implements AutoCloseable {
   private void noteUnseen(Version v, int rows) {
     unseenTotal += rows;
     if (rows > 0) {
-      long[] span = unseen.computeIfAbsent(v.peer(), p -> new long[] {v.seq(), v.seq(), 0});
+      long[] span = unseen.get(v.peer());
+      if (span == null) {
+        span = new long[] {v.seq(), v.seq(), 0};
+        unseen.put(v.peer(), span);
+        linkedOnly += clock.seqs().containsKey(v.peer()) ? 0 : 1;
+      }
       span[0] = Math.min(span[0], v.seq());
       span[1] = Math.max(span[1], v.seq());
       span[2] += rows;
@@ -653,6 +678,7 @@ final class Store implements AutoCloseable {
       long[] span = unseen.get(v.peer());
       if (span != null && (span[2] += rows) <= 0) {
         unseen.remove(v.peer());
+        linkedOnly -= clock.seqs().containsKey(v.peer()) ? 0 : 1;
       }
     }
   }
@@ -750,14 +776,17 @@ final class Store implements AutoCloseable {
         return;
       }
       closed = true;
-      for (Cursor c : List.copyOf(cursors)) {
-        if (cursors.remove(c)) {
-          c.free();
+      try {
+        for (Cursor c : List.copyOf(cursors)) {
+          if (cursors.remove(c)) {
+            c.free();
+          }
         }
+        closeQuietly(db);
+      } finally {
+        OPEN.remove(identity, token); // by the first close only: a later open may hold it now
       }
-      closeQuietly(db);
     } finally {
-      OPEN.remove(identity);
       lock.writeLock().unlock();
     }
   }

@@ -226,4 +226,71 @@ class EntryLimitsTest {
     assertThat(await(db.get("k"))).extracting(Doc::version).containsExactly(new Version("B", 1));
     assertThat(await(db.get("k2"))).extracting(Doc::version).containsExactly(new Version("C", 2));
   }
+
+  // ---- peers named by links ----
+
+  /**
+   * The summary of links to versions not seen yet holds every peer they name in memory, so those
+   * peers count toward maxPeers with the peers whose logs the database holds, before and after a
+   * reopen. Otherwise entries each within every limit could make it hold a million peer ids of up
+   * to 1 KiB (maxUnseenLinks), loaded again at every open.
+   */
+  @Test
+  void peersThatOnlyLinksNameCountTowardMaxPeers() throws Exception {
+    Path dir = dbs.newDir();
+    DatabaseOptions<byte[]> options = DatabaseOptions.of(Codec.bytes()).withId("A").withMaxPeers(4);
+    Database<byte[]> db = dbs.open(dir, options);
+    await(TestDatabases.apply(db, List.of(entry("B", 1, "k",
+        List.of(new Version("C", 1), new Version("D", 1))))));
+    // B, C and D known: two more would be five.
+    assertThatThrownBy(() -> await(TestDatabases.apply(db, List.of(entry("B", 2, "k2",
+        List.of(new Version("E", 1), new Version("F", 1)))))))
+        .isInstanceOf(InvalidEntryException.class).hasMessageContaining("maxPeers");
+    // A local merge superseding E@1 would add E and this peer, A.
+    assertThatThrownBy(() -> await(db.merge("k", docs("E", 1, 1), bytes(1))))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("maxPeers");
+    assertThat(await(db.clock())).isEqualTo(Map.of("B", 1L));
+    assertThat(unseenPeers(db)).containsOnlyKeys("C", "D");
+
+    // C arrives: known by its log now instead of by links, it still counts once.
+    await(TestDatabases.apply(db, List.of(entry("C", 1, "k", List.of()))));
+    await(TestDatabases.apply(db, List.of(entry("B", 2, "k2", List.of(new Version("E", 1))))));
+    dbs.close(db);
+    Database<byte[]> again = dbs.open(dir, options);
+    assertThatThrownBy(() -> await(TestDatabases.apply(again, List.of(entry("B", 3, "k3",
+        List.of(new Version("F", 1)))))))
+        .isInstanceOf(InvalidEntryException.class).hasMessageContaining("maxPeers");
+    assertThat(unseenPeers(again)).containsOnlyKeys("D", "E");
+  }
+
+  /** Many 1 KiB peer ids in the links of a few entries: refused whole, nothing held. */
+  @Test
+  void linksNamingThousandsOfUnknownPeersAreRefusedAndNothingIsHeld() throws Exception {
+    int maxPeers = 64;
+    Database<byte[]> db = open(
+        DatabaseOptions.of(Codec.bytes()).withId("A").withMaxPeers(maxPeers));
+    String pad = "x".repeat(1000);
+    List<LogEntry<byte[]>> entries = new ArrayList<>();
+    for (int seq = 1; seq <= 4; seq++) {
+      List<Version> links = new ArrayList<>();
+      for (int i = 0; i < 1024; i++) {
+        links.add(new Version(pad + "-" + seq + "-" + i, 1));
+      }
+      entries.add(entry("B", seq, "k" + seq, links));
+    }
+    assertThatThrownBy(() -> await(TestDatabases.apply(db, entries)))
+        .isInstanceOf(InvalidEntryException.class).hasMessageContaining("maxPeers");
+    assertThat(unseenPeers(db)).isEmpty();
+    assertEmpty(db);
+  }
+
+  /** The writer's in-memory summary of LINK rows: peer -> {lowest seq, highest seq, rows}. */
+  @SuppressWarnings("unchecked")
+  static Map<String, long[]> unseenPeers(Database<?> db) throws Exception {
+    java.lang.reflect.Field store = Database.class.getDeclaredField("store");
+    store.setAccessible(true);
+    java.lang.reflect.Field unseen = Store.class.getDeclaredField("unseen");
+    unseen.setAccessible(true);
+    return (Map<String, long[]>) unseen.get(store.get(db));
+  }
 }

@@ -45,6 +45,32 @@ class GroupCommitLimitsTest {
         .hasSizeLessThanOrEqualTo(maxPeers);
   }
 
+  /**
+   * Peers that only links name count toward maxPeers too (the unseen-link summary holds them):
+   * applies sent at once, each naming two new peers, share a group commit and add up.
+   */
+  @Test
+  void maxPeersHoldsForPeersLinksNameInAppliesThatShareAGroupCommit() throws Exception {
+    int maxPeers = 4;
+    Database<byte[]> db = dbs.open(dbs.newDir(),
+        DatabaseOptions.of(Codec.bytes()).withId("v").withMaxPeers(maxPeers));
+    List<CompletionStage<DatabaseCommand.Applied>> applies = new ArrayList<>();
+    for (int i = 0; i < 50; i++) {
+      applies.add(TestDatabases.apply(db, List.of(new LogEntry<>("p" + i, 1, "k",
+          new byte[] {1}, List.of(new Version("linked" + i, 1)), false))));
+    }
+    for (CompletionStage<DatabaseCommand.Applied> a : applies) {
+      try {
+        await(a);
+      } catch (InvalidEntryException refused) {
+        // over maxPeers
+      }
+    }
+    java.util.Set<String> known = new java.util.HashSet<>(await(db.clock()).keySet());
+    known.addAll(EntryLimitsTest.unseenPeers(db).keySet());
+    assertThat(known).hasSizeLessThanOrEqualTo(maxPeers);
+  }
+
   /** For contrast: applies one at a time are held to the limit. */
   @Test
   void maxPeersHoldsForAppliesOneAtATime() {

@@ -278,14 +278,15 @@ class FramingTest {
 
   /**
    * Applies {@code n} entries of peer "w" to {@code db}: keys of 4-byte chars, small values, 60
-   * links each to versions of peers with 3-byte-char ids (unseen, as a relay may hold them).
+   * links each to versions of peers with 3-byte-char ids (unseen, as a relay may hold them; 60
+   * peers in all, since peers that only links name count toward maxPeers).
    */
   static int writeWideEntries(Database<String> db, int n) {
     List<LogEntry<byte[]>> entries = new ArrayList<>();
     for (int i = 1; i <= n; i++) {
       List<Version> links = new ArrayList<>();
       for (int l = 0; l < 60; l++) {
-        links.add(new Version("\u20ac\u20ac\u20ac-" + (i * 60 + l), 1));
+        links.add(new Version("\u20ac\u20ac\u20ac-" + (1000 + l), i));
       }
       entries.add(new LogEntry<>("w", i, WIDE.repeat(50) + i, ("v" + i).getBytes(
           StandardCharsets.UTF_8), links, false));
