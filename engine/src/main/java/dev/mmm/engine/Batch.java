@@ -193,6 +193,7 @@ final class Batch {
     Map<String, Long> next = new HashMap<>();
     Set<String> newPeers = new HashSet<>();
     long unseen = 0;
+    Map<Version, Long> inCall = null; // built only if the call repeats one of its own entries
     for (Replica.Stored s : incoming) {
       if (s == null || s.entry() == null) {
         throw new InvalidEntryException("entries must not contain null");
@@ -243,11 +244,23 @@ final class Batch {
           }
         }
       }
-      if (e.seq() > held && !e.collected() && s.fingerprint() != 0) {
-        long fp = Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value());
-        if (s.fingerprint() != fp) {
-          throw new InvalidEntryException(where + " carries a fingerprint that does not match its"
-              + " content");
+      long fp = e.collected() ? s.fingerprint()
+          : Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value());
+      if (s.fingerprint() != 0 && s.fingerprint() != fp) {
+        throw new InvalidEntryException(where + " carries a fingerprint that does not match its"
+            + " content");
+      }
+      if (e.seq() <= held && !(recovering && e.peer().equals(self))) {
+        // Held already, so skipped: but it must be the entry held, or two histories would mix.
+        if (inCall == null && e.seq() > clock(e.peer())) {
+          inCall = fingerprints(incoming, s);
+        }
+        long ours = e.seq() > clock(e.peer()) ? inCall.getOrDefault(e.version(), 0L)
+            : heldFingerprint(e.version());
+        if (ours != 0 && ours != fp) {
+          throw new InvalidEntryException(where + " is not the " + where + " held here: peer id '"
+              + e.peer() + "' names two histories (a store copied, or restored from a backup and"
+              + " written again); that peer must recover (Replication.recover)");
         }
       }
       if (!knowsPeer(e.peer())) {
@@ -262,6 +275,33 @@ final class Batch {
         peersLinked.add(p);
       }
     }
+  }
+
+  /** The first fingerprint of each version in {@code incoming} before {@code upTo} (all checked). */
+  private static Map<Version, Long> fingerprints(
+      List<Replica.Stored> incoming, Replica.Stored upTo) {
+    Map<Version, Long> fps = new HashMap<>();
+    for (Replica.Stored s : incoming) {
+      if (s == upTo) {
+        break;
+      }
+      LogEntry<byte[]> e = s.entry();
+      fps.putIfAbsent(e.version(), e.collected() ? s.fingerprint()
+          : Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value()));
+    }
+    return fps;
+  }
+
+  /** The fingerprint of a held version, staged in this batch or committed; 0 if unknown. */
+  private long heldFingerprint(Version v) {
+    Row here = staged.get(v);
+    if (here != null) {
+      return here.fingerprint();
+    }
+    if (v.seq() == store.clock(v.peer())) {
+      return store.clockWithFingerprints().fingerprints().getOrDefault(v.peer(), 0L);
+    }
+    return store.logRow(v).map(LogRow::fingerprint).orElse(0L);
   }
 
   /** Whether the store or this batch knows {@code peer}. */
@@ -417,10 +457,11 @@ final class Batch {
   /**
    * Remembers the clock a remote peer reported; a later report replaces an earlier one. A remote
    * states whatever clock it likes, so what is kept is bounded: only origins this database holds
-   * (history GC reads no others; one held later counts as 0 until the peer reports again), and
-   * at most {@code maxPeers} reporters of their own. A reporter beyond that is folded into the
-   * report of {@link Replica#OTHER_REPORTERS}, the pointwise minimum of every such clock, which
-   * only ever goes down: GC waits for the least any of them holds, as if each were kept.
+   * (history GC reads no others; one held later counts as 0 until the peer reports again). Every
+   * peer whose log is held here keeps its report (the clock bounds those by {@code maxPeers});
+   * of other reporters (readers, peers whose entries have not arrived yet) at most {@code
+   * maxPeers} more. A report not kept only means GC does not wait for that reader: what it lacks
+   * may be collected, and it then receives history stubs, with which it converges all the same.
    */
   void report(String peer, Map<String, Long> reported) {
     checkPeer(peer, IllegalArgumentException::new);
@@ -434,27 +475,24 @@ final class Batch {
       }
       kept.put(p, seq);
     });
-    String as = peer;
-    if (!reports.containsKey(peer) && !store.reported().containsKey(peer)
-        && reporters() >= limits.maxPeers()) {
-      as = Replica.OTHER_REPORTERS;
-      Map<String, Long> before = reports.containsKey(as) ? reports.get(as)
-          : store.reported().get(as);
-      if (before != null) {
-        kept.keySet().retainAll(before.keySet());
-        kept.replaceAll((p, seq) -> Math.min(seq, before.get(p)));
-      }
+    boolean known = reports.containsKey(peer) || store.reported().containsKey(peer);
+    if (!known && clock(peer) == 0 && readersReporting() >= limits.maxPeers()) {
+      return;
     }
-    reports.put(as, kept);
+    reports.put(peer, kept);
     mutations++;
   }
 
-  /** Peers with a report of their own, committed or staged here. */
-  private int reporters() {
-    Map<String, Map<String, Long>> committed = store.reported();
-    int n = committed.size() - (committed.containsKey(Replica.OTHER_REPORTERS) ? 1 : 0);
+  /** Reporters whose log is not held here, committed or staged in this batch. */
+  private int readersReporting() {
+    int n = 0;
+    for (String p : store.reported().keySet()) {
+      if (clock(p) == 0) {
+        n++;
+      }
+    }
     for (String p : reports.keySet()) {
-      if (!p.equals(Replica.OTHER_REPORTERS) && !committed.containsKey(p)) {
+      if (!store.reported().containsKey(p) && clock(p) == 0) {
         n++;
       }
     }
@@ -597,15 +635,15 @@ final class Batch {
    * Writes a set-aside write again: it supersedes the writer's own heads of the key and {@code
    * links}. When those are more than {@code maxLinks}, it is a chain of entries of the same value,
    * each linking the one before and as many of the rest as the limit allows; only the last stays a
-   * head, so the heads end as one entry linking them all would leave them. (With {@code maxLinks}
-   * 1 no chain can supersede two versions: its entries then link two, the one excess allowed.)
+   * head, so the heads end as one entry linking them all would leave them ({@code maxLinks} is
+   * at least 2, so each step makes progress).
    */
   private List<Row> rewrite(String key, byte @Nullable [] value, List<Version> links) {
     String self = store.id();
     LinkedHashSet<Version> all = new LinkedHashSet<>(heads(key).of(self));
     all.addAll(links);
     List<Version> todo = new ArrayList<>(all);
-    int most = Math.max(2, limits.maxLinks());
+    int most = limits.maxLinks();
     List<Row> written = new ArrayList<>(1);
     int next = 0;
     do {

@@ -124,12 +124,17 @@ public final class DatabaseOptions<V> {
   }
 
   /**
-   * The most versions one entry may supersede (default 1024): a merge of more siblings than this
-   * must be done in steps.
+   * The most versions one entry may supersede (default 1024, at least 2): a merge of more siblings
+   * than this must be done in steps. Two is the least that lets a writer merge another peer's
+   * version into a key it holds a version of (the entry links both), and that lets a recovery
+   * write its set-aside entries again as a chain.
    */
   public DatabaseOptions<V> withMaxLinks(int links) {
+    if (links < 2) {
+      throw new IllegalArgumentException("maxLinks must be >= 2, was " + links);
+    }
     return withLimits(new Limits(limits.maxKeyBytes(), limits.maxValueBytes(),
-        positive(links, "maxLinks"), limits.maxUnseenLinks(), limits.maxPeers()));
+        links, limits.maxUnseenLinks(), limits.maxPeers()));
   }
 
   /**

@@ -92,18 +92,11 @@ public interface Replica {
 
   /**
    * Records the clock a remote peer reported holding; it replaces the one reported before. Only
-   * the origins this database holds are kept (history GC reads no others), and at most {@code
-   * maxPeers} peers keep a report of their own: one more reporter's clock is folded into the
-   * report of {@link #OTHER_REPORTERS}, the pointwise minimum of all such clocks (an origin one
-   * lacks counts as 0), so GC still waits for what any of them lacks.
+   * the origins this database holds are kept (history GC reads no others). Every peer whose log
+   * is held here keeps its report; of reporters whose log is not held, at most {@code maxPeers}
+   * do, and GC does not wait for the others (they converge through history stubs).
    */
   CompletionStage<Done> reportClock(String peer, Map<String, Long> clock);
-
-  /**
-   * The name {@link #reportedClocks} keeps the folded report of reporters beyond {@code maxPeers}
-   * under; no peer id is empty.
-   */
-  String OTHER_REPORTERS = "";
 
   /** Remote peer -> the clock it last reported holding, as kept (see {@link #reportClock}). */
   Map<String, Map<String, Long>> reportedClocks();

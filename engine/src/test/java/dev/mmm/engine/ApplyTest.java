@@ -77,6 +77,32 @@ class ApplyTest {
     assertThat(await(a.get("k"))).containsExactlyElementsOf(await(b.get("k")));
   }
 
+  /**
+   * An entry held already is skipped only if it is the entry held: another one under its version
+   * (a peer id used by two stores) is refused with its whole request, so two histories of one id
+   * never mix in one store, whether the other one is held at the clock, below it, or earlier in
+   * the same request.
+   */
+  @Test
+  void anotherEntryUnderAHeldVersionIsRefusedAndNothingOfItsRequestIsWritten() {
+    Database<String> a = dbs.utf8("A");
+    await(TestDatabases.apply(a, List.of(entry("B", 1, "k", "one"), entry("B", 2, "k", "two"))));
+    State before = state(a);
+    LogEntry<byte[]> forkAtClock = entry("B", 2, "k", "forked two");
+    LogEntry<byte[]> forkBelow = entry("B", 1, "k", "forked one");
+    for (LogEntry<byte[]> fork : List.of(forkAtClock, forkBelow)) {
+      assertThatThrownBy(() -> await(TestDatabases.apply(a, List.of(fork, entry("B", 3, "k", "3")))))
+          .isInstanceOf(InvalidEntryException.class).hasMessageContaining("two histories");
+      assertThat(state(a)).isEqualTo(before);
+    }
+    List<LogEntry<byte[]>> twoInOne = List.of(entry("C", 1, "j", "c1"), entry("C", 1, "j", "c1'"));
+    assertThatThrownBy(() -> await(TestDatabases.apply(a, twoInOne)))
+        .isInstanceOf(InvalidEntryException.class).hasMessageContaining("two histories");
+    assertThat(state(a)).isEqualTo(before);
+    // The same entries again are still fine.
+    assertThat(await(TestDatabases.apply(a, List.of(entry("B", 1, "k", "one")))).applied()).isZero();
+  }
+
   @Test
   void entriesOfDifferentPeersApplyInAnyOrder() {
     Database<String> b = dbs.utf8("B");

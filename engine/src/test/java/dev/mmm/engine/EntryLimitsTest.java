@@ -123,6 +123,16 @@ class EntryLimitsTest {
     assertThat(await(db.clock())).isEqualTo(Map.of("A", 1L));
   }
 
+  /**
+   * Fewer than two links would leave no way to merge another peer's version into a key with an
+   * own version, nor to write a recovery's set-aside entries again as a chain peers accept.
+   */
+  @Test
+  void maxLinksBelowTwoIsRefused() {
+    assertThatThrownBy(() -> DatabaseOptions.of(Codec.bytes()).withMaxLinks(1))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("maxLinks must be >= 2");
+  }
+
   @Test
   void anAppliedEntryLinkingMoreThanMaxLinksIsInvalid() {
     Database<byte[]> db = open(DatabaseOptions.of(Codec.bytes()).withId("A").withMaxLinks(3));

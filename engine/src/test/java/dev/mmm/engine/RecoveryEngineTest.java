@@ -413,21 +413,6 @@ class RecoveryEngineTest {
     assertThat(await(q.get("k"))).isEqualTo(await(r.get("k")));
   }
 
-  /** With maxLinks 1 no chain supersedes two versions: the rewrite links two, and finishes. */
-  @Test
-  void aRecoveryFinishesWithMaxLinksOne() {
-    Database<String> r = dbs.open(dbs.newDir(), R.withMaxLinks(1));
-    await(TestDatabases.apply(r, List.of(new LogEntry<>("B", 1, "k", b("b1"), List.of(), false))));
-    await(r.merge("k", await(r.get("k")), "merged"));                   // R@1': links B@1
-
-    await(Replica.of(r).requireRecovery("a peer holds another R@1"));
-    await(Replica.of(r).applyRecovering(stored(List.of(
-        new LogEntry<>("R", 1, "k", b("theirs"), List.of(), false))), new Replica.Chain()));
-    assertThat(await(Replica.of(r).finishRecovery())).containsExactly(new Version("R", 2));
-    assertThat(r.recoveryRequired()).isEmpty();
-    assertThat(await(r.get("k"))).containsExactly(new Doc<>("k", "R", 2, "merged"));
-  }
-
   /**
    * What a stream that read the own log as of a generation must read again: the lowest seq
    * rewritten since, never a higher one, even once old generations are merged to stay bounded.

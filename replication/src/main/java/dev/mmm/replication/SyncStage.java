@@ -407,7 +407,7 @@ final class SyncStage extends GraphStageWithMaterializedValue<
               + claimed + "; it must recover (Replication.recover) before it syncs");
         }
         if (claimed < held && helloClaims.getOrDefault(them, 0L) <= claimed) {
-          throw protocol(ErrorCode.PEER_ID_REUSED, "the remote '" + them + "' claims its log "
+          throw protocol(ErrorCode.STALE_HELLO, "the remote '" + them + "' claims its log "
               + "up to seq " + claimed + ", this database holds it up to " + held + " and its "
               + "hello claimed no more: the remote lost history of its own (it must recover, "
               + "Replication.recover), or both hellos predate entries of it relayed since (a "

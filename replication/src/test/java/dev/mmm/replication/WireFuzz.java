@@ -63,7 +63,7 @@ final class WireFuzz {
     HOLE, SEQ_ZERO, SEQ_MAX, SEQ_BEYOND_LONG, EMPTY_PEER, OWN_ID_BEYOND_CLOCK,
     LINK_TO_OWN_ID_BEYOND_CLOCK, LINK_TO_LATER_OF_ITS_PEER, LINK_SEQ_ZERO, LINK_SEQ_BEYOND_LONG,
     LINK_EMPTY_PEER, HUGE_LINK_LIST, STUB_WITHOUT_FINGERPRINT, WRONG_FINGERPRINT,
-    TOMBSTONE_WITH_VALUE, STUB_WITH_VALUE, LONG_KEY, LONG_PEER_ID, BIG_VALUE,
+    TOMBSTONE_WITH_VALUE, STUB_WITH_VALUE, LONG_KEY, LONG_PEER_ID, FORK_OF_HELD, BIG_VALUE,
     // frames out of order or malformed
     SECOND_HELLO, CAUGHT_UP_TWICE, ENTRIES_AFTER_CAUGHT_UP, ERROR_FRAME, RETIRED_COLLECTED,
     EMPTY_FRAME, UNKNOWN_FIELD_ONLY, BAD_CAUGHT_UP_CLOCK, GARBAGE_FRAME, GARBAGE_BYTES,
@@ -308,11 +308,7 @@ final class WireFuzz {
           e = newEntry(scratch, p, scratch.held(p) + 1);
         } else if (!scratch.entries.isEmpty()) {
           Held h = scratch.entries.get(rnd.nextInt(scratch.entries.size()));
-          e = h.toWire(rnd.nextBoolean());
-          if (rnd.nextInt(4) == 0) {
-            // Already held: taken as is, whatever it says now.
-            e = e.toBuilder().setKey(pick(KEYS)).build();
-          }
+          e = h.toWire(rnd.nextBoolean()); // again, as held (another entry is FORK_OF_HELD)
         } else {
           continue;
         }
@@ -609,6 +605,11 @@ final class WireFuzz {
           .setFingerprint(0).build();
       case LONG_PEER_ID -> b.setPeer("P".repeat(1025 + rnd.nextInt(50))).setSeq(1).clearLinks()
           .setFingerprint(0).build();
+      // Another entry under a version held (a second history of its peer id).
+      case FORK_OF_HELD -> m.entries.isEmpty() ? b.setSeq(next + 1).build()
+          : m.entries.get(rnd.nextInt(m.entries.size())).toWire(false).toBuilder()
+              .setCollected(false).setDeleted(false).setFingerprint(0)
+              .setValue(ByteString.copyFromUtf8("fork " + rnd.nextLong())).build();
       case BIG_VALUE -> b.setCollected(false).setDeleted(false)
           .setValue(ByteString.copyFrom(randomBytes(MAX_VALUE_BYTES + 1 + rnd.nextInt(2000))))
           .setFingerprint(0).build();

@@ -517,8 +517,9 @@ final class WireOracle {
       }
       // Then the engine's rules, all entries of the frame or none.
       Map<String, Long> next = new HashMap<>();
+      Map<Version, Long> inFrame = new HashMap<>();
       for (Entry e : entries) {
-        String bad = engineRule(e, next);
+        String bad = engineRule(e, next, inFrame);
         if (bad != null) {
           throw new Failure(Outcome.local(ErrorCode.INVALID_ENTRY), true,
               "entry " + describe(e) + ": " + bad);
@@ -562,7 +563,8 @@ final class WireOracle {
     }
 
     /** Why the engine refuses the entry given what the frame's earlier entries hold, or null. */
-    private @Nullable String engineRule(Entry e, Map<String, Long> next) {
+    private @Nullable String engineRule(
+        Entry e, Map<String, Long> next, Map<Version, Long> inFrame) {
       String peer = e.getPeer();
       if (utf8Length(peer) > 1024) {
         return "a peer id over 1024 bytes";
@@ -596,10 +598,20 @@ final class WireOracle {
           return "a link to the database's own id beyond its clock";
         }
       }
-      if (seq > held && !e.getCollected() && e.getFingerprint() != 0
-          && e.getFingerprint() != held(e).fingerprint()) {
+      long fp = e.getCollected() ? e.getFingerprint() : held(e).fingerprint();
+      if (!e.getCollected() && e.getFingerprint() != 0 && e.getFingerprint() != fp) {
         return "a wrong fingerprint";
       }
+      Version version = new Version(peer, seq);
+      if (seq <= held) {
+        // Skipped as held, if it is the entry held (this database's, or the frame's own earlier).
+        Held mine = v.entry(peer, seq);
+        long ours = mine != null ? mine.fingerprint() : inFrame.getOrDefault(version, 0L);
+        if (ours != 0 && ours != fp) {
+          return "another entry under a held version (two histories)";
+        }
+      }
+      inFrame.putIfAbsent(version, fp);
       next.put(peer, Math.max(held, seq));
       return null;
     }
