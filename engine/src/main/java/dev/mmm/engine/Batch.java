@@ -244,13 +244,15 @@ final class Batch {
           }
         }
       }
-      long fp = e.collected() ? s.fingerprint()
+      boolean heldAlready = e.seq() <= held && !(recovering && e.peer().equals(self));
+      // Computed only where it is compared: staging a new entry computes it anyway.
+      long fp = e.collected() || (s.fingerprint() == 0 && !heldAlready) ? s.fingerprint()
           : Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value());
       if (s.fingerprint() != 0 && s.fingerprint() != fp) {
         throw new InvalidEntryException(where + " carries a fingerprint that does not match its"
             + " content");
       }
-      if (e.seq() <= held && !(recovering && e.peer().equals(self))) {
+      if (heldAlready) {
         // Held already, so skipped: but it must be the entry held, or two histories would mix.
         if (inCall == null && e.seq() > clock(e.peer())) {
           inCall = fingerprints(incoming, s);

@@ -110,12 +110,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   @Override
   public Receive<DatabaseCommand> createReceive() {
     return newReceiveBuilder()
-        .onMessage(InternalCommand.Write.class, w -> enqueue(w, promise(w.promise())))
-        .onMessage(InternalCommand.ApplyEntries.class, a -> enqueue(a, promise(a.promise())))
-        .onMessage(InternalCommand.Collect.class, c -> enqueue(c, promise(c.promise())))
-        .onMessage(InternalCommand.Report.class, r -> enqueue(r, promise(r.promise())))
-        .onMessage(InternalCommand.RequireRecovery.class, r -> enqueue(r, promise(r.promise())))
-        .onMessage(InternalCommand.FinishRecovery.class, f -> enqueue(f, promise(f.promise())))
+        .onMessage(InternalCommand.Promised.class, p -> enqueue(p, promise(p.promise())))
         .onMessage(DatabaseCommand.Put.class, this::judge)
         .onMessage(DatabaseCommand.Merge.class, this::judge)
         .onMessage(DatabaseCommand.Delete.class, this::judge)
@@ -537,18 +532,8 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   static void answerClosed(DatabaseCommand c, DatabaseClosedException closed, Executor answers) {
     CompletableFuture<?> promise = null;
     ActorRef replyTo = null;
-    if (c instanceof InternalCommand.Write w) {
-      promise = w.promise();
-    } else if (c instanceof InternalCommand.ApplyEntries a) {
-      promise = a.promise();
-    } else if (c instanceof InternalCommand.Collect k) {
-      promise = k.promise();
-    } else if (c instanceof InternalCommand.Report r) {
-      promise = r.promise();
-    } else if (c instanceof InternalCommand.RequireRecovery r) {
-      promise = r.promise();
-    } else if (c instanceof InternalCommand.FinishRecovery f) {
-      promise = f.promise();
+    if (c instanceof InternalCommand.Promised p) {
+      promise = p.promise();
     } else if (c instanceof InternalCommand.Close k) {
       k.promise().complete(Done.getInstance()); // closed already: that is what it asked for
     } else if (c instanceof InternalCommand.Judged j) {

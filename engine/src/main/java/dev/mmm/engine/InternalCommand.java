@@ -9,6 +9,11 @@ import org.jspecify.annotations.Nullable;
 /** Messages only the facade, replication's {@link Replica} and the actor itself send. */
 sealed interface InternalCommand extends DatabaseCommand {
 
+  /** A command queued for the next group commit and answered through its future. */
+  sealed interface Promised extends InternalCommand {
+    CompletableFuture<?> promise();
+  }
+
   /**
    * A write from the facade, already encoded and validated on the caller's thread, answered
    * through a future rather than an ask: no temporary actor and no timeout task per write.
@@ -18,7 +23,7 @@ sealed interface InternalCommand extends DatabaseCommand {
    */
   record Write(
       String key, byte @Nullable [] value, List<Version> docs, CompletableFuture<Doc<byte[]>> promise)
-      implements InternalCommand {}
+      implements Promised {}
 
   /**
    * Entries from a remote. Applies of one chain (one sync session) are written in order, and once
@@ -29,22 +34,22 @@ sealed interface InternalCommand extends DatabaseCommand {
       Replica.Chain chain,
       boolean recovering,
       CompletableFuture<DatabaseCommand.Applied> promise)
-      implements InternalCommand {}
+      implements Promised {}
 
   /** Drop the values of superseded entries: superseded version -> a version superseding it. */
   record Collect(Map<Version, Version> supersededBy, CompletableFuture<Integer> promise)
-      implements InternalCommand {}
+      implements Promised {}
 
   /** What a remote peer reported holding, kept for the history GC. */
   record Report(String peer, Map<String, Long> clock, CompletableFuture<Done> promise)
-      implements InternalCommand {}
+      implements Promised {}
 
   /** Refuse writes and syncs until recovered, across restarts. */
   record RequireRecovery(String reason, CompletableFuture<Done> promise)
-      implements InternalCommand {}
+      implements Promised {}
 
   /** Write the own entries set aside again and take writes again. */
-  record FinishRecovery(CompletableFuture<List<Version>> promise) implements InternalCommand {}
+  record FinishRecovery(CompletableFuture<List<Version>> promise) implements Promised {}
 
   /** Commit what is pending, close the store, answer everything after with closed. */
   record Close(CompletableFuture<Done> promise) implements InternalCommand {}

@@ -713,18 +713,22 @@ final class Store implements AutoCloseable {
       log.warn("cannot read the size of the logs of {}: {}", dir, e.toString());
       pending = 2L * WRITE_BUFFER_BYTES; // what they can hold at most, about
     }
-    long usable;
-    try {
-      usable = volume.getUsableSpace();
-    } catch (IOException e) {
-      log.warn("cannot read the free space of {}: {}", dir, e.toString());
-      return;
-    }
-    if (usable - 2 * bytes - pending < minFreeBytes) {
+    long usable = usableSpace(volume, dir);
+    if (usable != Long.MAX_VALUE && usable - 2 * bytes - pending < minFreeBytes) {
       throw new StoreFullException("the volume of " + dir + " has " + usable
           + " bytes usable; after this write and after LevelDB has written the " + pending
           + " bytes its logs hold as tables it would have less than the " + minFreeBytes
           + " bytes the store keeps free (minFreeBytes): writes are refused until space is freed");
+    }
+  }
+
+  /** The volume's usable bytes; Long.MAX_VALUE (no check) if it cannot be read. */
+  private static long usableSpace(FileStore volume, Path dir) {
+    try {
+      return volume.getUsableSpace();
+    } catch (IOException e) {
+      log.warn("cannot read the free space of {}: {}", dir, e.toString());
+      return Long.MAX_VALUE;
     }
   }
 
@@ -753,14 +757,8 @@ final class Store implements AutoCloseable {
       return;
     }
     long logs = logBytes(dir);
-    long usable;
-    try {
-      usable = volume.getUsableSpace();
-    } catch (IOException e) {
-      log.warn("cannot read the free space of {}: {}", dir, e.toString());
-      return;
-    }
-    if (usable - logs < minFree) {
+    long usable = usableSpace(volume, dir);
+    if (usable != Long.MAX_VALUE && usable - logs < minFree) {
       throw new StoreFullException("the volume of " + dir + " has " + usable + " bytes usable; "
           + "opening writes the " + logs + " bytes of its logs as a table and must then leave the "
           + minFree + " bytes the store keeps free (minFreeBytes): opening is refused until "
