@@ -194,6 +194,7 @@ final class Batch {
     Set<String> newPeers = new HashSet<>();
     long unseen = 0;
     Map<Version, Long> inCall = null; // built only if the call repeats one of its own entries
+    Map<String, Replica.Stored> below = new HashMap<>(); // per peer: the highest held below clock
     for (Replica.Stored s : incoming) {
       if (s == null || s.entry() == null) {
         throw new InvalidEntryException("entries must not contain null");
@@ -254,21 +255,33 @@ final class Batch {
       }
       if (heldAlready) {
         // Held already, so skipped: but it must be the entry held, or two histories would mix.
-        if (inCall == null && e.seq() > clock(e.peer())) {
-          inCall = fingerprints(incoming, s);
+        if (e.seq() > clock(e.peer())) {
+          if (inCall == null) {
+            inCall = fingerprints(incoming, s); // from here on, each pass adds its entry
+          }
+          requireSame(e, fp, inCall.getOrDefault(e.version(), 0L));
+        } else if (staged.containsKey(e.version()) || e.seq() == store.clock(e.peer())) {
+          requireSame(e, fp, heldFingerprint(e.version()));
+        } else {
+          // Below the clock it takes a point read of the whole row: one per peer and request, at
+          // the highest such seq, so repeating held entries cannot make the writer read more.
+          Replica.Stored top = below.get(e.peer());
+          if (top == null || top.entry().seq() < e.seq()) {
+            below.put(e.peer(), new Replica.Stored(e, fp));
+          }
         }
-        long ours = e.seq() > clock(e.peer()) ? inCall.getOrDefault(e.version(), 0L)
-            : heldFingerprint(e.version());
-        if (ours != 0 && ours != fp) {
-          throw new InvalidEntryException(where + " is not the " + where + " held here: peer id '"
-              + e.peer() + "' names two histories (a store copied, or restored from a backup and"
-              + " written again); that peer must recover (Replication.recover)");
-        }
+      }
+      if (inCall != null) {
+        inCall.putIfAbsent(e.version(), fp != 0 || e.collected() ? fp
+            : Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value()));
       }
       if (!knowsPeer(e.peer())) {
         newPeers.add(e.peer());
       }
       next.put(e.peer(), Math.max(held, e.seq()));
+    }
+    for (Replica.Stored b : below.values()) {
+      requireSame(b.entry(), b.fingerprint(), heldFingerprint(b.entry().version()));
     }
     checkPeers(newPeers.size(), InvalidEntryException::new);
     checkUnseen(unseen, InvalidEntryException::new);
@@ -292,6 +305,15 @@ final class Batch {
           : Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value()));
     }
     return fps;
+  }
+
+  private static void requireSame(LogEntry<byte[]> e, long theirs, long ours) {
+    if (ours != 0 && ours != theirs) {
+      String where = "entry " + e.peer() + "@" + e.seq();
+      throw new InvalidEntryException(where + " is not the " + where + " held here: peer id '"
+          + e.peer() + "' names two histories (a store copied, or restored from a backup and"
+          + " written again); that peer must recover (Replication.recover)");
+    }
   }
 
   /** The fingerprint of a held version, staged in this batch or committed; 0 if unknown. */

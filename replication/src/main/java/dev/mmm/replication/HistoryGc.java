@@ -28,8 +28,9 @@ import dev.mmm.engine.Database;
  * that never reported directly (reached only through a relay) holds everything back. A report
  * replaces the one before it, so a peer restored from a backup that now reports less holds GC back
  * again; and since stubs keep what every entry superseded, what it lacks still reaches it in a form
- * that converges. Reporters beyond {@code maxPeers} share one report, the least any of them
- * reported (see {@link Replica#reportClock}), read here as any other: GC still waits for them.
+ * that converges. Every peer whose log is held keeps its report; of readers (whose log is not
+ * held) at most {@code maxPeers} do (see {@link Replica#reportClock}), and GC does not wait for
+ * the others, which converge through stubs like any late joiner.
  */
 public final class HistoryGc {
   private HistoryGc() {}

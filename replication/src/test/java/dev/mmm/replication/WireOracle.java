@@ -518,11 +518,19 @@ final class WireOracle {
       // Then the engine's rules, all entries of the frame or none.
       Map<String, Long> next = new HashMap<>();
       Map<Version, Long> inFrame = new HashMap<>();
+      below.clear();
       for (Entry e : entries) {
         String bad = engineRule(e, next, inFrame);
         if (bad != null) {
           throw new Failure(Outcome.local(ErrorCode.INVALID_ENTRY), true,
               "entry " + describe(e) + ": " + bad);
+        }
+      }
+      for (Map.Entry<String, long[]> b : below.entrySet()) {
+        Held mine = v.entry(b.getKey(), b.getValue()[0]);
+        if (mine.fingerprint() != b.getValue()[1]) {
+          throw new Failure(Outcome.local(ErrorCode.INVALID_ENTRY), true, "entry "
+              + b.getKey() + "@" + b.getValue()[0] + ": another entry under a held version");
         }
       }
       int fresh = 0;
@@ -563,6 +571,9 @@ final class WireOracle {
     }
 
     /** Why the engine refuses the entry given what the frame's earlier entries hold, or null. */
+    /** Per peer, the highest seq held below the clock that the frame repeats, and its fingerprint. */
+    private final Map<String, long[]> below = new HashMap<>();
+
     private @Nullable String engineRule(
         Entry e, Map<String, Long> next, Map<Version, Long> inFrame) {
       String peer = e.getPeer();
@@ -604,11 +615,23 @@ final class WireOracle {
       }
       Version version = new Version(peer, seq);
       if (seq <= held) {
-        // Skipped as held, if it is the entry held (this database's, or the frame's own earlier).
+        // Skipped as held, if it is the entry held: at the clock and within the frame always,
+        // below the clock at the highest such seq of the peer in the frame (one read each).
         Held mine = v.entry(peer, seq);
-        long ours = mine != null ? mine.fingerprint() : inFrame.getOrDefault(version, 0L);
-        if (ours != 0 && ours != fp) {
-          return "another entry under a held version (two histories)";
+        if (mine == null) {
+          long ours = inFrame.getOrDefault(version, 0L);
+          if (ours != 0 && ours != fp) {
+            return "another entry under a held version (two histories)";
+          }
+        } else if (seq == v.held(peer)) {
+          if (mine.fingerprint() != fp) {
+            return "another entry under a held version (two histories)";
+          }
+        } else {
+          long[] top = below.get(peer);
+          if (top == null || top[0] < seq) {
+            below.put(peer, new long[] {seq, fp});
+          }
         }
       }
       inFrame.putIfAbsent(version, fp);
