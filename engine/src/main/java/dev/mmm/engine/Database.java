@@ -115,6 +115,11 @@ public final class Database<V> {
     return store.id();
   }
 
+  /** The name of the data set this database holds: {@link DatabaseOptions#withName}. */
+  public String name() {
+    return options.name();
+  }
+
   /** The database actor, for Pekko-native callers; see {@link DatabaseCommand}. */
   public ActorRef<DatabaseCommand> ref() {
     return ref;

@@ -6,15 +6,19 @@ import org.jspecify.annotations.Nullable;
 /**
  * How to open a database: immutable, built from {@link #of(Codec)} with {@code with...} calls.
  *
- * <p>Defaults: a generated peer id, not durable, no validator, no listener, group commits of up
- * to 4096 entries, keys up to 16 KiB, values up to 1 MiB, 1024 links per entry, a million links
+ * <p>Defaults: the name {@value #DEFAULT_NAME}, a generated peer id, not durable, no validator, no
+ * listener, group commits of up to 4096 entries, keys up to 16 KiB, values up to 1 MiB, 1024 links per entry, a million links
  * to versions not seen yet, the logs of 4,096 peers, and 64 MiB kept free on the store's volume.
  * The limits hold for local writes and for entries received from peers alike, so every peer of a
  * deployment should use the same ones; an entry within them always fits a sync frame of the
  * default size (8 MiB).
  */
 public final class DatabaseOptions<V> {
+  /** The name of a database whose options do not give one. */
+  public static final String DEFAULT_NAME = "default";
+
   private final Codec<V> codec;
+  private final String name;
   private final @Nullable String id;
   private final boolean durable;
   private final @Nullable Validator<V> validator;
@@ -27,6 +31,7 @@ public final class DatabaseOptions<V> {
 
   private DatabaseOptions(
       Codec<V> codec,
+      String name,
       @Nullable String id,
       boolean durable,
       @Nullable Validator<V> validator,
@@ -37,6 +42,7 @@ public final class DatabaseOptions<V> {
       long keyFilterMinKeys,
       @Nullable WriteFault writeFault) {
     this.codec = codec;
+    this.name = name;
     this.id = id;
     this.durable = durable;
     this.validator = validator;
@@ -52,8 +58,25 @@ public final class DatabaseOptions<V> {
     if (codec == null) {
       throw new IllegalArgumentException("codec must not be null");
     }
-    return new DatabaseOptions<>(codec, null, false, null, null, 4096,
+    return new DatabaseOptions<>(codec, DEFAULT_NAME, null, false, null, null, 4096,
         new Limits(16 << 10, 1 << 20, 1024, 1_000_000, 4096), 64L << 20, 1024, null);
+  }
+
+  /**
+   * The name of the data set this database holds a replica of (at most 256 bytes of UTF-8, not
+   * empty; {@value #DEFAULT_NAME} if not given). Every peer of one data set uses the same name: a
+   * server serving several databases tells them apart by it, and a Pekko Cluster replicates the
+   * databases of one name with each other. Unlike the peer id it is not stored: it can change
+   * between opens.
+   */
+  public DatabaseOptions<V> withName(String name) {
+    Strings.requirePeer(name, "name");
+    if (Limits.tooLong(name, Limits.MAX_PEER_ID_BYTES)) {
+      throw new IllegalArgumentException("name must be at most " + Limits.MAX_PEER_ID_BYTES
+          + " bytes of UTF-8");
+    }
+    return new DatabaseOptions<>(codec, name, id, durable, validator, listener, maxBatchEntries,
+        limits, minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
   /**
@@ -66,7 +89,7 @@ public final class DatabaseOptions<V> {
       throw new IllegalArgumentException("id must be at most " + Limits.MAX_PEER_ID_BYTES
           + " bytes of UTF-8");
     }
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+    return new DatabaseOptions<>(codec, name, id, durable, validator, listener, maxBatchEntries, limits,
         minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
@@ -76,7 +99,7 @@ public final class DatabaseOptions<V> {
    * process but not of the machine.
    */
   public DatabaseOptions<V> withDurable(boolean durable) {
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+    return new DatabaseOptions<>(codec, name, id, durable, validator, listener, maxBatchEntries, limits,
         minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
@@ -85,7 +108,7 @@ public final class DatabaseOptions<V> {
     if (validator == null) {
       throw new IllegalArgumentException("validator must not be null");
     }
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+    return new DatabaseOptions<>(codec, name, id, durable, validator, listener, maxBatchEntries, limits,
         minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
@@ -94,7 +117,7 @@ public final class DatabaseOptions<V> {
     if (listener == null) {
       throw new IllegalArgumentException("listener must not be null");
     }
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+    return new DatabaseOptions<>(codec, name, id, durable, validator, listener, maxBatchEntries, limits,
         minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
@@ -103,7 +126,7 @@ public final class DatabaseOptions<V> {
     if (entries < 1) {
       throw new IllegalArgumentException("maxBatchEntries must be >= 1, was " + entries);
     }
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, entries, limits,
+    return new DatabaseOptions<>(codec, name, id, durable, validator, listener, entries, limits,
         minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
@@ -170,24 +193,24 @@ public final class DatabaseOptions<V> {
     if (bytes < 0) {
       throw new IllegalArgumentException("minFreeBytes must be >= 0, was " + bytes);
     }
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+    return new DatabaseOptions<>(codec, name, id, durable, validator, listener, maxBatchEntries, limits,
         bytes, keyFilterMinKeys, writeFault);
   }
 
   /** The key filter's starting size: tests make it small to exercise its rebuilds. */
   DatabaseOptions<V> withKeyFilterMinKeys(long keys) {
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+    return new DatabaseOptions<>(codec, name, id, durable, validator, listener, maxBatchEntries, limits,
         minFreeBytes, keys, writeFault);
   }
 
   /** Failed commits injected where LevelDB's write would fail for real: for tests. */
   DatabaseOptions<V> withWriteFault(WriteFault fault) {
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+    return new DatabaseOptions<>(codec, name, id, durable, validator, listener, maxBatchEntries, limits,
         minFreeBytes, keyFilterMinKeys, fault);
   }
 
   private DatabaseOptions<V> withLimits(Limits limits) {
-    return new DatabaseOptions<>(codec, id, durable, validator, listener, maxBatchEntries, limits,
+    return new DatabaseOptions<>(codec, name, id, durable, validator, listener, maxBatchEntries, limits,
         minFreeBytes, keyFilterMinKeys, writeFault);
   }
 
@@ -200,6 +223,10 @@ public final class DatabaseOptions<V> {
 
   public Codec<V> codec() {
     return codec;
+  }
+
+  public String name() {
+    return name;
   }
 
   public Optional<String> id() {

@@ -63,7 +63,7 @@ public final class Replication {
       throw new IllegalArgumentException("db and options must not be null");
     }
     return Frames.decoder(options.maxFrameBytes())
-        .viaMat(Flow.fromGraph(new SyncStage(Replica.of(db), options, recovering, progress)),
+        .viaMat(Flow.fromGraph(new SyncStage(Replica.of(db), db.name(), options, recovering, progress)),
             Keep.right())
         .via(Frames.encoder(COALESCE_BYTES));
   }

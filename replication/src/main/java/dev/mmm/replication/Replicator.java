@@ -48,7 +48,8 @@ public final class Replicator {
 
   private static final Set<ErrorCode> PERMANENT = EnumSet.of(ErrorCode.INVALID_ENTRY,
       ErrorCode.FRAME_TOO_LARGE, ErrorCode.SAME_PEER, ErrorCode.UNSUPPORTED_VERSION,
-      ErrorCode.PEER_ID_REUSED, ErrorCode.MALFORMED, ErrorCode.OUT_OF_ORDER);
+      ErrorCode.PEER_ID_REUSED, ErrorCode.MALFORMED, ErrorCode.OUT_OF_ORDER,
+      ErrorCode.AUTH_FAILED, ErrorCode.UNKNOWN_DATABASE);
 
   /** The replicator's protocol. */
   public sealed interface Command {}

@@ -68,13 +68,15 @@ final class SyncStage extends GraphStageWithMaterializedValue<
   private final Outlet<ByteString> out = Outlet.create("Sync.out");
   private final FlowShape<ByteString, ByteString> shape = FlowShape.of(in, out);
   private final Replica replica;
+  private final String database;
   private final SyncOptions options;
   private final boolean recovering;
   private final Consumer<SyncProgress> progress;
 
-  SyncStage(Replica replica, SyncOptions options, boolean recovering,
+  SyncStage(Replica replica, String database, SyncOptions options, boolean recovering,
       Consumer<SyncProgress> progress) {
     this.replica = replica;
+    this.database = database;
     this.options = options;
     this.recovering = recovering;
     this.progress = progress;
@@ -201,6 +203,7 @@ final class SyncStage extends GraphStageWithMaterializedValue<
       control.add(Frame.newBuilder().setHello(Hello.newBuilder()
               .setProtocolVersion(Wire.PROTOCOL_VERSION)
               .setPeerId(self)
+              .setDatabase(database)
               .setMode(switch (mode) {
                 case SYNC -> dev.mmm.replication.wire.Mode.SYNC;
                 case PUSH -> dev.mmm.replication.wire.Mode.PUSH;

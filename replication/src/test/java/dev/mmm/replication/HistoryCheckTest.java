@@ -74,7 +74,7 @@ class HistoryCheckTest {
   static Flow<ByteString, ByteString, CompletionStage<SyncResult>> side(Replica replica) {
     SyncOptions o = SyncOptions.defaults();
     return Frames.decoder(o.maxFrameBytes())
-        .viaMat(Flow.fromGraph(new SyncStage(replica, o, false, p -> {})), Keep.right())
+        .viaMat(Flow.fromGraph(new SyncStage(replica, "default", o, false, p -> {})), Keep.right())
         .via(Frames.encoder(64 << 10));
   }
 
