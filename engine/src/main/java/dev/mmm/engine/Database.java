@@ -120,6 +120,11 @@ public final class Database<V> {
     return options.name();
   }
 
+  /** The actor system the database runs in (the one it was opened with). */
+  public ActorSystem<?> system() {
+    return system;
+  }
+
   /** The database actor, for Pekko-native callers; see {@link DatabaseCommand}. */
   public ActorRef<DatabaseCommand> ref() {
     return ref;
