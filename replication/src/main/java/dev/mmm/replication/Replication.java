@@ -2,11 +2,15 @@ package dev.mmm.replication;
 
 import dev.mmm.engine.Database;
 import dev.mmm.engine.Replica;
+import java.util.Collection;
+import java.util.List;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
+import org.apache.pekko.stream.javadsl.BidiFlow;
 import org.apache.pekko.stream.javadsl.Flow;
 import org.apache.pekko.stream.javadsl.Keep;
 import org.apache.pekko.util.ByteString;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Entry point of replication. {@link #sync} is the protocol as a byte flow; any transport that
@@ -24,7 +28,7 @@ public final class Replication {
   private Replication() {}
 
   /** Small frames waiting together leave as one write of up to this many bytes. */
-  private static final int COALESCE_BYTES = 64 << 10;
+  static final int COALESCE_BYTES = 64 << 10;
 
   /**
    * One side of a sync of {@code db} with whatever is at the other end of the flow: bytes from the
@@ -57,14 +61,64 @@ public final class Replication {
     return flow(db, options, true, p -> {});
   }
 
+  /**
+   * Serves {@code db} over TCP on {@code host}:{@code port} (0: any free port): every connection
+   * that passes {@code options}' authentication and names this database (or none) in its hello
+   * runs a sync with it. The stage completes once bound, or fails if the port cannot be bound.
+   */
+  public static CompletionStage<Server> serve(Database<?> db, String host, int port,
+      TcpOptions options) {
+    if (db == null) {
+      throw new IllegalArgumentException("db must not be null");
+    }
+    return Server.bind(List.of(db), host, port, options);
+  }
+
+  /**
+   * Serves several databases on one port, told apart by their names ({@link
+   * dev.mmm.engine.DatabaseOptions#withName}, which must differ): a connection whose hello names
+   * none of them is sent {@code UNKNOWN_DATABASE} and closed.
+   */
+  public static CompletionStage<Server> serve(Collection<? extends Database<?>> dbs, String host,
+      int port, TcpOptions options) {
+    return Server.bind(dbs, host, port, options);
+  }
+
+  /**
+   * Keeps {@code db} replicating with the server at {@code host}:{@code port} (the database of the
+   * same name there) through a {@link Replicator}: it connects, syncs, and whenever the session
+   * ends reconnects after {@code options}' backoff, until stopped or the database closes.
+   */
+  public static Connection connect(Database<?> db, String host, int port, TcpOptions options) {
+    return Connection.open(db, host, port, options);
+  }
+
   static Flow<ByteString, ByteString, CompletionStage<SyncResult>> flow(
       Database<?> db, SyncOptions options, boolean recovering, Consumer<SyncProgress> progress) {
+    return flow(db, options, recovering, progress, null);
+  }
+
+  /** With a {@code gate} between the framing and the sync: TCP's authentication. */
+  static Flow<ByteString, ByteString, CompletionStage<SyncResult>> flow(Database<?> db,
+      SyncOptions options, boolean recovering, Consumer<SyncProgress> progress,
+      @Nullable Gate gate) {
     if (db == null || options == null) {
       throw new IllegalArgumentException("db and options must not be null");
     }
+    Flow<ByteString, ByteString, CompletionStage<SyncResult>> sync =
+        frames(db, options, recovering, progress);
+    if (gate != null) {
+      sync = BidiFlow.fromGraph(gate).join(sync, Keep.right());
+    }
     return Frames.decoder(options.maxFrameBytes())
-        .viaMat(Flow.fromGraph(new SyncStage(Replica.of(db), db.name(), options, recovering, progress)),
-            Keep.right())
+        .viaMat(sync, Keep.right())
         .via(Frames.encoder(COALESCE_BYTES));
+  }
+
+  /** The sync on frames rather than bytes: for transports that frame (and gate) themselves. */
+  static Flow<ByteString, ByteString, CompletionStage<SyncResult>> frames(Database<?> db,
+      SyncOptions options, boolean recovering, Consumer<SyncProgress> progress) {
+    return Flow.fromGraph(
+        new SyncStage(Replica.of(db), db.name(), options, recovering, progress));
   }
 }

@@ -110,8 +110,17 @@ public final class Replicator {
     if (db == null || transport == null || options == null || backoff == null) {
       throw new IllegalArgumentException("db, transport, options and backoff must not be null");
     }
+    return create(db, transport, options, backoff, null);
+  }
+
+  /** With a {@code gate} between each session's framing and its sync: TCP's authentication. */
+  static Behavior<Command> create(Database<?> db, Transport transport, SyncOptions options,
+      Backoff backoff, @Nullable Gate gate) {
+    if (db == null || transport == null || options == null || backoff == null) {
+      throw new IllegalArgumentException("db, transport, options and backoff must not be null");
+    }
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
-      State state = new State(ctx, timers, db, transport, options, backoff);
+      State state = new State(ctx, timers, db, transport, options, backoff, gate);
       ctx.pipeToSelf(state.replica.whenClosed(), (done, error) -> DatabaseClosed.INSTANCE);
       return state.connect();
     }));
@@ -126,6 +135,7 @@ public final class Replicator {
     private final Transport transport;
     private final SyncOptions options;
     private final Backoff backoff;
+    private final @Nullable Gate gate;
     private final Materializer materializer;
     private long session;
     private String remoteId = "";
@@ -137,8 +147,9 @@ public final class Replicator {
     private int failures;
 
     State(ActorContext<Command> ctx, TimerScheduler<Command> timers, Database<?> db,
-        Transport transport, SyncOptions options, Backoff backoff) {
+        Transport transport, SyncOptions options, Backoff backoff, @Nullable Gate gate) {
       this.ctx = ctx;
+      this.gate = gate;
       this.timers = timers;
       this.db = db;
       this.replica = Replica.of(db);
@@ -157,7 +168,7 @@ public final class Replicator {
         Flow<ByteString, ByteString, NotUsed> remote =
             Flow.fromGraph(cut).via(transport.connect()).via(cut).mapMaterializedValue(m -> NotUsed.getInstance());
         CompletionStage<SyncResult> done =
-            Replication.flow(db, options, false, p -> self.tell(new Progress(id, p)))
+            Replication.flow(db, options, false, p -> self.tell(new Progress(id, p)), gate)
                 .joinMat(remote, Keep.left())
                 .run(materializer);
         ctx.pipeToSelf(done, (r, ex) -> new Ended(id, r, ex));

@@ -293,6 +293,9 @@ final class SyncStage extends GraphStageWithMaterializedValue<
             pullIn();
           }
           case ERROR -> onRemoteError(frame.getError());
+          // A gate passes these only before it opens: here, the remote gates and this side not.
+          case CHALLENGE, PROOF -> throw protocol(ErrorCode.AUTH_FAILED, "the remote requires "
+              + "authentication by a shared secret, and this side has none");
           default -> throw protocol(ErrorCode.MALFORMED, "a frame without a known message");
         }
       } catch (SyncException e) {
