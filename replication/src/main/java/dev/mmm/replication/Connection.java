@@ -8,6 +8,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLParameters;
@@ -84,13 +85,12 @@ public final class Connection {
         : Tcp.get(system).outgoingConnection(address, Optional.empty(), List.of(), true,
             connectTimeout, idle);
     Authenticator auth = options.authenticator();
-    Gate gate = auth == null ? null
-        : Gate.client(auth, db.id(), sync.handshakeTimeout(), remote);
+    Supplier<Gate> gates = auth == null ? null : () -> Gate.client(auth, db.id(), sync, remote);
     CompletableFuture<Done> stopped = new CompletableFuture<>();
     system.getWhenTerminated().thenRun(() -> stopped.complete(Done.getInstance()));
     long n = INSTANCES.incrementAndGet();
     ActorRef<Replicator.Command> replicator = system.systemActorOf(
-        Replicator.create(db, transport, sync, options.backoff(), gate),
+        Replicator.create(db, transport, sync, options.backoff(), gates),
         "mmm-connection-" + n, Props.empty());
     system.systemActorOf(Behaviors.setup(ctx -> {
       ctx.watch(replicator);

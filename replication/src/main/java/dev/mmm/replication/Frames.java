@@ -3,6 +3,7 @@ package dev.mmm.replication;
 import dev.mmm.replication.wire.ErrorCode;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.function.IntSupplier;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.stream.Attributes;
 import org.apache.pekko.stream.FlowShape;
@@ -45,6 +46,11 @@ final class Frames {
    * frame still sends {@link #PROGRESS} on: bytes are arriving, the remote is not silent.
    */
   static Flow<ByteString, ByteString, NotUsed> decoder(int maxFrameBytes) {
+    return decoder(() -> maxFrameBytes);
+  }
+
+  /** With a limit that may change: a gate keeps it small until the remote has authenticated. */
+  static Flow<ByteString, ByteString, NotUsed> decoder(IntSupplier maxFrameBytes) {
     return Flow.fromGraph(new Decoder(maxFrameBytes));
   }
 
@@ -60,9 +66,9 @@ final class Frames {
     private final Inlet<ByteString> in = Inlet.create("Frames.in");
     private final Outlet<ByteString> out = Outlet.create("Frames.out");
     private final FlowShape<ByteString, ByteString> shape = FlowShape.of(in, out);
-    private final int max;
+    private final IntSupplier max;
 
-    Decoder(int max) {
+    Decoder(IntSupplier max) {
       this.max = max;
     }
 
@@ -116,6 +122,11 @@ final class Frames {
             public void onPull() {
               deliver(false);
             }
+
+            @Override
+            public void onDownstreamFinish(Throwable cause) {
+              cancel(in); // however the sync ended: a reset would lose its last (error) frame
+            }
           });
         }
 
@@ -125,7 +136,10 @@ final class Frames {
           try {
             frame = next();
           } catch (SyncException e) {
-            failStage(e);
+            // Not failStage: a connection whose reading is cancelled with a failure is reset, and
+            // the error frame this side is about to send would be lost with it.
+            fail(out, e);
+            cancel(in);
             return;
           }
           if (frame != null) {
@@ -147,10 +161,10 @@ final class Frames {
               return null;
             }
             length = length << 8 | (chunk.apply(pos++) & 0xFF);
-            if (++lengthBytes == 4 && length > max) {
+            if (++lengthBytes == 4 && length > max.getAsInt()) {
               // Said before any of it is buffered.
               throw new SyncException(ErrorCode.FRAME_TOO_LARGE, "a frame of " + length
-                  + " bytes exceeds the limit of " + max, false);
+                  + " bytes exceeds the limit of " + max.getAsInt(), false);
             }
           }
           int n = (int) length;

@@ -9,6 +9,8 @@ import dev.mmm.replication.wire.Proof;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntSupplier;
 import java.util.function.Predicate;
 import org.apache.pekko.stream.Attributes;
 import org.apache.pekko.stream.BidiShape;
@@ -39,8 +41,11 @@ import org.jspecify.annotations.Nullable;
  * error, the one behind a server's is never started.
  */
 final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString, ByteString>> {
-  /** Larger than any challenge or proof: a remote cannot make a gate read more before it passes. */
-  private static final int MAX_AUTH_FRAME = 1024;
+  /**
+   * The frame limit until the remote has authenticated: larger than any challenge or proof, so an
+   * unauthenticated remote can make this side hold no more than this.
+   */
+  static final int MAX_AUTH_FRAME = 1024;
 
   private final Inlet<ByteString> fromNet = Inlet.create("Gate.fromNet");
   private final Outlet<ByteString> toApp = Outlet.create("Gate.toApp");
@@ -57,9 +62,12 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
   private final Predicate<String> serves;
   private final Duration timeout;
   private final String remoteName;
+  private final int maxFrameBytes;
+  /** What the decoder in front of this gate accepts now: {@link #frameLimit()}. */
+  private final AtomicInteger limit;
 
   private Gate(boolean server, @Nullable Authenticator auth, String self, Set<String> allowed,
-      Predicate<String> serves, Duration timeout, String remoteName) {
+      Predicate<String> serves, Duration timeout, String remoteName, int maxFrameBytes) {
     this.server = server;
     this.auth = auth;
     this.self = self;
@@ -67,11 +75,14 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
     this.serves = serves;
     this.timeout = timeout;
     this.remoteName = remoteName;
+    this.maxFrameBytes = maxFrameBytes;
+    this.limit = new AtomicInteger(auth != null ? MAX_AUTH_FRAME : maxFrameBytes);
   }
 
   /** A client proving {@code auth}'s secret as peer {@code self}, and checking the server's proof. */
-  static Gate client(Authenticator auth, String self, Duration timeout, String remoteName) {
-    return new Gate(false, auth, self, Set.of(), name -> true, timeout, remoteName);
+  static Gate client(Authenticator auth, String self, SyncOptions options, String remoteName) {
+    return new Gate(false, auth, self, Set.of(), name -> true, options.handshakeTimeout(),
+        remoteName, options.maxFrameBytes());
   }
 
   /**
@@ -79,8 +90,17 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
    * {@code allowed} (unless empty), and that its Hello names a database {@code serves}.
    */
   static Gate server(@Nullable Authenticator auth, Set<String> allowed, Predicate<String> serves,
-      Duration timeout, String remoteName) {
-    return new Gate(true, auth, "", allowed, serves, timeout, remoteName);
+      SyncOptions options, String remoteName) {
+    return new Gate(true, auth, "", allowed, serves, options.handshakeTimeout(), remoteName,
+        options.maxFrameBytes());
+  }
+
+  /**
+   * The frame limit for the decoder in front of this gate: small until the remote has proved the
+   * secret. One gate serves one connection.
+   */
+  IntSupplier frameLimit() {
+    return limit::get;
   }
 
   @Override
@@ -216,11 +236,6 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
           pull(fromNet);
           return;
         }
-        if (phase != Phase.HELLO && bytes.size() > MAX_AUTH_FRAME) {
-          refuse(ErrorCode.AUTH_FAILED, "a frame of " + bytes.size() + " bytes during "
-              + "authentication");
-          return;
-        }
         Frame frame;
         try {
           frame = Frame.parseFrom(bytes.asByteBuffer());
@@ -291,6 +306,7 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
           return;
         }
         emit(toNet, proofFrame(Authenticator.Role.SERVER, clientNonce, serverNonce, clientId));
+        limit.set(maxFrameBytes); // a hello may carry a large clock
         phase = Phase.HELLO;
         pull(fromNet);
       }
@@ -319,6 +335,7 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
 
       private void open() {
         phase = Phase.OPEN;
+        limit.set(maxFrameBytes);
         cancelTimer("timeout");
         if (isAvailable(toApp) && !hasBeenPulled(fromNet)) {
           pull(fromNet);

@@ -110,7 +110,8 @@ public final class Replication {
     if (gate != null) {
       sync = BidiFlow.fromGraph(gate).join(sync, Keep.right());
     }
-    return Frames.decoder(options.maxFrameBytes())
+    return (gate != null ? Frames.decoder(gate.frameLimit())
+            : Frames.decoder(options.maxFrameBytes()))
         .viaMat(sync, Keep.right())
         .via(Frames.encoder(COALESCE_BYTES));
   }

@@ -10,6 +10,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.function.Supplier;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -113,14 +114,14 @@ public final class Replicator {
     return create(db, transport, options, backoff, null);
   }
 
-  /** With a {@code gate} between each session's framing and its sync: TCP's authentication. */
+  /** With a gate (one per session) between the framing and the sync: TCP's authentication. */
   static Behavior<Command> create(Database<?> db, Transport transport, SyncOptions options,
-      Backoff backoff, @Nullable Gate gate) {
+      Backoff backoff, @Nullable Supplier<Gate> gates) {
     if (db == null || transport == null || options == null || backoff == null) {
       throw new IllegalArgumentException("db, transport, options and backoff must not be null");
     }
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
-      State state = new State(ctx, timers, db, transport, options, backoff, gate);
+      State state = new State(ctx, timers, db, transport, options, backoff, gates);
       ctx.pipeToSelf(state.replica.whenClosed(), (done, error) -> DatabaseClosed.INSTANCE);
       return state.connect();
     }));
@@ -135,7 +136,7 @@ public final class Replicator {
     private final Transport transport;
     private final SyncOptions options;
     private final Backoff backoff;
-    private final @Nullable Gate gate;
+    private final @Nullable Supplier<Gate> gates;
     private final Materializer materializer;
     private long session;
     private String remoteId = "";
@@ -147,9 +148,10 @@ public final class Replicator {
     private int failures;
 
     State(ActorContext<Command> ctx, TimerScheduler<Command> timers, Database<?> db,
-        Transport transport, SyncOptions options, Backoff backoff, @Nullable Gate gate) {
+        Transport transport, SyncOptions options, Backoff backoff,
+        @Nullable Supplier<Gate> gates) {
       this.ctx = ctx;
-      this.gate = gate;
+      this.gates = gates;
       this.timers = timers;
       this.db = db;
       this.replica = Replica.of(db);
@@ -168,7 +170,8 @@ public final class Replicator {
         Flow<ByteString, ByteString, NotUsed> remote =
             Flow.fromGraph(cut).via(transport.connect()).via(cut).mapMaterializedValue(m -> NotUsed.getInstance());
         CompletionStage<SyncResult> done =
-            Replication.flow(db, options, false, p -> self.tell(new Progress(id, p)), gate)
+            Replication.flow(db, options, false, p -> self.tell(new Progress(id, p)),
+                gates == null ? null : gates.get())
                 .joinMat(remote, Keep.left())
                 .run(materializer);
         ctx.pipeToSelf(done, (r, ex) -> new Ended(id, r, ex));

@@ -141,10 +141,10 @@ public final class Server {
       }
       SyncOptions sync = options.sync();
       Gate gate = Gate.server(options.authenticator(), options.allowedPeers(),
-          name -> database(name) != null, sync.handshakeTimeout(), remote);
+          name -> database(name) != null, sync, remote);
       Flow<ByteString, ByteString, NotUsed> served = Flow.of(ByteString.class)
           .via(connections.flow())
-          .via(Frames.decoder(sync.maxFrameBytes()))
+          .via(Frames.decoder(gate.frameLimit()))
           .via(BidiFlow.fromGraph(gate).join(Flow.of(ByteString.class)
               .flatMapPrefix(1, this::session)))
           .via(Frames.encoder(Replication.COALESCE_BYTES))
