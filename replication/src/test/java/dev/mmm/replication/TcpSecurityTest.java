@@ -103,6 +103,24 @@ class TcpSecurityTest {
   }
 
   @Test
+  void oneShotSessionsOverTlsCompleteCleanly() {
+    Database<String> a = dbs.utf8("a");
+    Database<String> b = dbs.utf8("b");
+    await(a.put("k", "1"));
+    await(b.put("j", "2"));
+    TcpOptions oneShot = OPTIONS.withSync(SyncOptions.defaults()).withSecret(SECRET);
+    Server server = tcp.serve(a, oneShot.withTls(certs.context("server", "trust-client")));
+    Connection c = tcp.connect(b, server, oneShot.withTls(certs.context("client", "trust-server")));
+    await().atMost(WAIT).until(() -> converged(List.of(a, b), "k", "j"));
+    await().atMost(WAIT).untilAsserted(() -> {
+      Replicator.Status s = await(c.status());
+      assertThat(s.sessions()).isGreaterThanOrEqualTo(3); // each completed, then the next began
+      assertThat(s.lastError()).isEmpty();
+      assertThat(s.failures()).isZero();
+    });
+  }
+
+  @Test
   void mutualTlsServesATrustedClient() {
     Database<String> a = dbs.utf8("a");
     Database<String> b = dbs.utf8("b");
