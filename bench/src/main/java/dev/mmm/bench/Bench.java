@@ -33,6 +33,11 @@ import org.slf4j.LoggerFactory;
  *       hello bytes per peer of its clock                                            goal <= 64
  *       wall time, median of 20 after 3 warm-ups                                     goal <= 50 ms
  *   P7  Database.open of a 1,000,000-key store to its first get answer              goal <= 1 s
+ *   P4-TCP  P4 over loopback TCP (serve + syncOnce), same heap cap / raw ingest      goal >= 0.33
+ *   P6  live propagation over TCP at 1,000 puts/s, A acked -> B's change feed: p50,
+ *       p99 of 10,000 puts                                                           goal p99 <= 20 ms
+ *   TCP connect + authenticate + re-sync of replicas converged on 100,000 entries,
+ *       no secret / secret / TLS with a secret, median of 20                         reported
  * </pre>
  *
  * <p>P4 and P5 each build 1,000,000-entry stores through the engine before timing anything: P4
@@ -164,6 +169,15 @@ public final class Bench {
     }
     if (config.runs("P5")) {
       outcomes.addAll(reSync());
+    }
+    if (config.runs("P4-TCP")) {
+      outcomes.add(TcpCatchUp.measure(config, dirs, progress));
+    }
+    if (config.runs("P6")) {
+      outcomes.addAll(LivePropagation.outcomes(system, config, dirs, progress));
+    }
+    if (config.runs("TCP")) {
+      outcomes.addAll(ConnectionCost.outcomes(system, config, dirs, progress));
     }
     // In name order (P7 runs before P4 as it shares P3's stores); P5's rows keep theirs.
     outcomes.sort(Comparator.comparing(Outcome::name));
@@ -359,7 +373,9 @@ public final class Bench {
 
   static void printTable(List<Outcome> outcomes, PrintStream out) {
     int width = outcomes.stream().mapToInt(o -> o.what().length()).max().orElse(0);
-    String format = "%-4s %-" + Math.max(45, width) + "s %14s %14s %7s %11s %11s  %s%n";
+    int names = outcomes.stream().mapToInt(o -> o.name().length()).max().orElse(4);
+    String format = "%-" + Math.max(4, names) + "s %-" + Math.max(45, width)
+        + "s %14s %14s %7s %11s %11s  %s%n";
     out.println();
     out.printf(
         format, "name", "what (engine / raw)", "engine", "raw", "ratio", "range", "goal",

@@ -20,11 +20,13 @@ import java.util.stream.Collectors;
  *   mmm.bench.inflight  engine writes outstanding at once                      64
  *   mmm.bench.threads   reading threads                                        2
  *   mmm.bench.dir       where the scratch stores go (removed afterwards)       java.io.tmpdir
- *   mmm.bench.only      measurements to run, e.g. P1,P7                        all
+ *   mmm.bench.only      measurements to run, e.g. P1,P7,P4-TCP,P6,TCP         all
  *   mmm.bench.childargs more options for P4's child JVM, space-separated       none
  * </pre>
  *
- * <p>{@code n} is also the number of entries P4 catches up and P5 re-syncs. {@code childargs} is
+ * <p>{@code n} is also the number of entries P4 and P4-TCP catch up and P5 re-syncs (TCP's
+ * replicas hold at most 100,000 of them); {@code maxops} also caps P6's puts and TCP's connects.
+ * {@code childargs} is
  * for profiling P4 where it runs, e.g. {@code -XX:StartFlightRecording=filename=p4.jfr}.
  */
 record BenchConfig(
@@ -37,7 +39,8 @@ record BenchConfig(
     Set<String> only,
     List<String> childArgs) {
 
-  static final Set<String> ALL = Set.of("P1", "P2", "P3", "P4", "P5", "P7");
+  static final Set<String> ALL =
+      Set.of("P1", "P2", "P3", "P4", "P5", "P7", "P4-TCP", "P6", "TCP");
 
   BenchConfig {
     if (keys < 1 || rounds < 1 || inFlight < 1 || threads < 1) {

@@ -4,23 +4,19 @@ import dev.mmm.engine.Codec;
 import dev.mmm.engine.Database;
 import dev.mmm.engine.DatabaseOptions;
 import dev.mmm.engine.Doc;
-import dev.mmm.replication.Replication;
-import dev.mmm.replication.SyncOptions;
 import dev.mmm.replication.SyncResult;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.concurrent.CompletionStage;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.japi.Pair;
-import org.apache.pekko.stream.javadsl.Keep;
 
 /**
  * P4's measurement: a peer holding a log syncs it to an empty peer over the in-process join of
- * their two byte flows. Only the sync is timed, from materializing it to both sides' results; the
- * sum is then checked (the receiver's clock is the sender's, sampled keys read back).
+ * their two byte flows (P4-TCP: over loopback TCP, see {@link Carrier}). Only the sync is timed,
+ * from materializing it to both sides' results (TCP: to the receiver's); the sum is then checked
+ * (the receiver's clock is the sender's, sampled keys read back).
  */
 final class CatchUp implements AutoCloseable {
   /** Keys read back after a sync; all of them when there are fewer. */
@@ -61,29 +57,32 @@ final class CatchUp implements AutoCloseable {
 
   /** Syncs the source to a new, empty peer in {@code dir}, checks it, and closes that peer. */
   Result syncToEmpty(Path dir) {
+    return syncToEmpty(dir, Carrier.JOIN);
+  }
+
+  /** The same, carried by {@code carrier}. */
+  Result syncToEmpty(Path dir, Carrier carrier) {
     Database<byte[]> receiver = Database.open(system, dir, options());
     try (HeapWatch heap = HeapWatch.start()) {
-      SyncOptions o = SyncOptions.defaults();
-      long start = System.nanoTime();
-      Pair<CompletionStage<SyncResult>, CompletionStage<SyncResult>> done =
-          Replication.sync(source, o).joinMat(Replication.sync(receiver, o), Keep.both()).run(system);
-      SyncResult sent = done.first().toCompletableFuture().join();
-      SyncResult received = done.second().toCompletableFuture().join();
-      long nanos = System.nanoTime() - start;
+      Carrier.Timer timer = new Carrier.Timer();
+      Carrier.Results done = carrier.sync(system, source, receiver, timer);
       HeapWatch.Usage usage = heap.usage();
-      check(sent, received, receiver);
-      return new Result(received.received(), nanos, usage);
+      check(done, receiver);
+      return new Result(done.receiver().received(), timer.nanos(), usage);
     } finally {
       receiver.close().toCompletableFuture().join();
     }
   }
 
-  private void check(SyncResult sent, SyncResult received, Database<byte[]> receiver) {
+  private void check(Carrier.Results done, Database<byte[]> receiver) {
     long n = log.entries();
-    if (sent.sent() != n || received.received() != n || received.sent() != 0) {
+    SyncResult received = done.receiver();
+    // Over TCP the source's side ends in the server, out of sight: its count is the receiver's.
+    long sent = done.source().map(SyncResult::sent).orElse(received.received());
+    if (sent != n || received.received() != n || received.sent() != 0) {
       throw new IllegalStateException(String.format(
           "expected %,d entries one way: the source sent %,d, the receiver received %,d and sent %,d",
-          n, sent.sent(), received.received(), received.sent()));
+          n, sent, received.received(), received.sent()));
     }
     Map<String, Long> want = source.clock().toCompletableFuture().join();
     Map<String, Long> got = receiver.clock().toCompletableFuture().join();

@@ -30,6 +30,13 @@ final class CatchUpChild {
    * @param progress where the child's other output goes, indented
    */
   static List<Round> run(Path dir, long n, int rounds, List<String> jvmArgs, PrintStream progress) {
+    return run(dir, n, rounds, Carrier.JOIN, jvmArgs, progress);
+  }
+
+  /** The same, the syncs carried by {@code carrier}; progress lines are tagged with its name. */
+  static List<Round> run(Path dir, long n, int rounds, Carrier carrier, List<String> jvmArgs,
+      PrintStream progress) {
+    String name = carrier == Carrier.JOIN ? "P4" : "P4-TCP";
     List<String> command = new ArrayList<>();
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     command.add("-Xmx" + HEAP);
@@ -41,6 +48,7 @@ final class CatchUpChild {
     command.add(dir.toString());
     command.add(String.valueOf(n));
     command.add(String.valueOf(rounds));
+    command.add(carrier.name());
     List<Round> results = new ArrayList<>();
     List<String> output = new ArrayList<>();
     int exit;
@@ -54,7 +62,7 @@ final class CatchUpChild {
             results.add(parse(line));
           } else {
             output.add(line);
-            progress.println("  P4 child: " + line);
+            progress.println("  " + name + " child: " + line);
           }
         }
       }
@@ -63,12 +71,12 @@ final class CatchUpChild {
       throw new UncheckedIOException("cannot run " + command, e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted waiting for the P4 child", e);
+      throw new IllegalStateException("interrupted waiting for the " + name + " child", e);
     }
     if (exit != 0 || results.size() != rounds) {
       throw new IllegalStateException(String.format(
-          "P4 child exited with %d after %d of %d rounds: %s%n%s",
-          exit, results.size(), rounds, command, String.join("\n", output)));
+          "%s child exited with %d after %d of %d rounds: %s%n%s",
+          name, exit, results.size(), rounds, command, String.join("\n", output)));
     }
     return results;
   }

@@ -15,8 +15,11 @@ import org.iq80.leveldb.DB;
  * {@value #ROUND} line of {@code key=value} pairs; anything else it prints is progress.
  *
  * <pre>
- *   java -Xmx256m -cp mmm-bench.jar dev.mmm.bench.CatchUpMain DIR N ROUNDS
+ *   java -Xmx256m -cp mmm-bench.jar dev.mmm.bench.CatchUpMain DIR N ROUNDS [JOIN|TCP]
  * </pre>
+ *
+ * The last argument is the {@link Carrier} of the syncs: the in-process join (P4, the default) or
+ * loopback TCP (P4-TCP).
  */
 public final class CatchUpMain {
   static final String ROUND = "p4-round";
@@ -24,17 +27,18 @@ public final class CatchUpMain {
   private CatchUpMain() {}
 
   public static void main(String[] args) {
-    if (args.length != 3) {
-      System.err.println("usage: CatchUpMain DIR N ROUNDS");
+    if (args.length != 3 && args.length != 4) {
+      System.err.println("usage: CatchUpMain DIR N ROUNDS [JOIN|TCP]");
       System.exit(2);
     }
     Path parent = Path.of(args[0]);
     long n = Long.parseLong(args[1]);
     int rounds = Integer.parseInt(args[2]);
+    Carrier carrier = args.length == 4 ? Carrier.valueOf(args[3]) : Carrier.JOIN;
     ActorSystem<Void> system = Bench.newSystem("mmm-bench-catch-up");
     boolean broke = false;
     try (ScratchDirs dirs = ScratchDirs.under(parent)) {
-      run(system, dirs, n, rounds);
+      run(system, dirs, n, rounds, carrier);
     } catch (RuntimeException e) {
       e.printStackTrace(System.out);
       broke = true;
@@ -46,7 +50,8 @@ public final class CatchUpMain {
     System.exit(broke ? 1 : 0);
   }
 
-  private static void run(ActorSystem<?> system, ScratchDirs dirs, long n, int rounds) {
+  private static void run(ActorSystem<?> system, ScratchDirs dirs, long n, int rounds,
+      Carrier carrier) {
     Workload workload = new Workload(42);
     long start = System.nanoTime();
     try (CatchUp catchUp = CatchUp.build(system, dirs.newDir("source"), workload, n)) {
@@ -56,7 +61,7 @@ public final class CatchUpMain {
       for (int r = 1; r <= rounds; r++) {
         Path receiver = dirs.newDir("receiver-" + r);
         Instant from = Instant.now();
-        CatchUp.Result result = catchUp.syncToEmpty(receiver);
+        CatchUp.Result result = catchUp.syncToEmpty(receiver, carrier);
         // When, to cut a profile of this JVM down to the sync.
         System.out.printf("round %d: synced from %s to %s%n", r, from, Instant.now());
         dirs.delete(receiver);

@@ -57,7 +57,8 @@ record Outcome(
   }
 
   String engineText() {
-    return String.format("%,.0f%s", engine, unit);
+    // Milliseconds below 100 keep a decimal: a latency of 0.4 ms is not 0 ms.
+    return String.format(unit.equals(" ms") && engine < 100 ? "%,.1f%s" : "%,.0f%s", engine, unit);
   }
 
   String rawText() {

@@ -144,7 +144,8 @@ class BenchTest {
     }
     assertThat(outcomes)
         .extracting(Outcome::name)
-        .containsExactly("P1", "P2", "P3", "P4", "P5", "P5", "P5", "P7");
+        .containsExactly("P1", "P2", "P3", "P4", "P4-TCP", "P5", "P5", "P5", "P6", "P6", "P7",
+            "TCP", "TCP", "TCP");
     for (Outcome o : outcomes) {
       assertThat(o.engine()).as(o.name()).isNotNegative();
       if (o.hasRaw()) {
@@ -165,7 +166,8 @@ class BenchTest {
     ByteArrayOutputStream table = new ByteArrayOutputStream();
     Bench.printTable(outcomes, new PrintStream(table, true));
     assertThat(table.toString())
-        .contains("P1", "P2", "P3", "P4", "P5", "P7", "P4 heap during the syncs")
+        .contains("P1", "P2", "P3", "P4", "P5", "P7", "P4 heap during the syncs", "P4-TCP", "P6",
+            "TCP", "P4-TCP heap during the syncs", "TLS+secret")
         .containsPattern("PASS|MISS");
   }
 
@@ -253,6 +255,67 @@ class BenchTest {
       da.close().toCompletableFuture().join();
       db.close().toCompletableFuture().join();
     }
+  }
+
+  @Test
+  void catchUpOverTcpGivesTheEmptyPeerTheSourcesWholeLog(@TempDir Path dir) {
+    CatchUp.Result result;
+    try (CatchUp catchUp = CatchUp.build(kit.system(), dir.resolve("source"), new Workload(3),
+        3_000)) {
+      // The measurement checks the receiver's clock against the source's and reads keys back.
+      result = catchUp.syncToEmpty(dir.resolve("receiver"), Carrier.TCP);
+    }
+    assertThat(result.entries()).isEqualTo(3_000);
+    assertThat(result.rate().perSecond()).isPositive();
+  }
+
+  @Test
+  void theChildJvmCatchesUpOverTcpUnderItsHeapCap(@TempDir Path dir) throws IOException {
+    ByteArrayOutputStream progress = new ByteArrayOutputStream();
+    List<CatchUpChild.Round> rounds =
+        CatchUpChild.run(dir, 2_000, 1, Carrier.TCP, List.of(), new PrintStream(progress, true));
+    assertThat(rounds).singleElement().satisfies(r -> {
+      assertThat(r.entries()).isEqualTo(2_000);
+      assertThat(r.engineNanos()).isPositive();
+      assertThat(r.heap().max()).isPositive().isLessThanOrEqualTo(256L << 20);
+    });
+    assertThat(progress.toString()).contains("P4-TCP child: built the source: 2,000 entries");
+    try (var left = Files.list(dir)) {
+      assertThat(left).isEmpty();
+    }
+  }
+
+  @Test
+  void livePropagationTimesEveryPutFromItsAckToBsFeed(@TempDir Path dir) {
+    LivePropagation.Figures f = LivePropagation.measure(kit.system(), dir.resolve("a"),
+        dir.resolve("b"), new Workload(4), 20, 200);
+    assertThat(f.sorted()).hasSize(200).isSorted();
+    assertThat(f.sorted()[0]).isNotNegative();
+    assertThat(f.percentile(50)).isLessThanOrEqualTo(f.percentile(99));
+    assertThat(f.percentile(99)).isLessThanOrEqualTo(f.max());
+    // Paced at 1,000/s: 200 puts take about 0.2 s, not all at once.
+    assertThat(f.putsPerSecond()).isBetween(100.0, 1_100.0);
+  }
+
+  @Test
+  void connectionCostResyncsConvergedReplicasPlainAuthenticatedAndOverTls(@TempDir Path dir) {
+    List<ConnectionCost.Figures> figures = new ArrayList<>();
+    try (ConnectionCost cost = ConnectionCost.build(kit.system(), dir.resolve("a"),
+        dir.resolve("b"), new Workload(5), 500, new PrintStream(new ByteArrayOutputStream()))) {
+      Path certs = dir.resolve("certs");
+      assertThat(certs.toFile().mkdir()).isTrue();
+      // Each connect is checked to move nothing and to reach A.
+      for (ConnectionCost.Variant v : ConnectionCost.variants(BenchCertificates.create(certs))) {
+        figures.add(cost.measure(v, 1, 3));
+      }
+    }
+    assertThat(figures).extracting(ConnectionCost.Figures::variant)
+        .containsExactly("no secret", "secret", "TLS+secret");
+    assertThat(figures).allSatisfy(f -> {
+      assertThat(f.sorted()).hasSize(3).isSorted();
+      assertThat(f.min()).isPositive();
+      assertThat(f.median()).isBetween(f.min(), f.max());
+    });
   }
 
   @Test
