@@ -204,11 +204,16 @@ class MultiProcessTcpTest {
     }
 
     @Override
-    public void close() throws Exception {
+    public void close() throws IOException {
       process.destroyForcibly();
-      process.waitFor(30, TimeUnit.SECONDS);
-      process.getOutputStream().close();
-      reader.join(TimeUnit.SECONDS.toMillis(30));
+      try {
+        process.waitFor(30, TimeUnit.SECONDS);
+        reader.join(TimeUnit.SECONDS.toMillis(30));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } finally {
+        process.getOutputStream().close();
+      }
     }
   }
 
