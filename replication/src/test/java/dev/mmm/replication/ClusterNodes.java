@@ -65,7 +65,11 @@ final class ClusterNodes implements AutoCloseable {
     }
 
     ClusterReplication.Registration replicate(Database<?> db) {
-      return ClusterReplication.get(system).replicate(db, OPTIONS, BACKOFF);
+      return replicate(db, OPTIONS);
+    }
+
+    ClusterReplication.Registration replicate(Database<?> db, SyncOptions options) {
+      return ClusterReplication.get(system).replicate(db, options, BACKOFF);
     }
   }
 
