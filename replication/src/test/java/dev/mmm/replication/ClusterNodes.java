@@ -32,6 +32,9 @@ import scala.jdk.javaapi.FutureConverters;
  * programmatically. {@link #close()} closes every database, removes every directory and
  * terminates every system. Artery runs in test mode, so links can be cut ({@link #cut}).
  */
+// ThrottlerTransportAdapter's commands are deprecated with classic remoting, yet Artery's test
+// mode still takes them (ArteryTransport.managementCommand): Pekko's own tests cut links so.
+@SuppressWarnings("deprecation")
 final class ClusterNodes implements AutoCloseable {
   /** Short timeouts, so that a cut link is noticed and a new session starts within seconds. */
   static final SyncOptions OPTIONS = SyncOptions.defaults()
