@@ -33,6 +33,9 @@ import org.slf4j.LoggerFactory;
  *       hello bytes per peer of its clock                                            goal <= 64
  *       wall time, median of 20 after 3 warm-ups                                     goal <= 50 ms
  *   P7  Database.open of a 1,000,000-key store to its first get answer              goal <= 1 s
+ *   P8  bytes on disk per entry once compacted / raw, same keys and values         reported
+ *   P9  hot key: 4 live-replicating peers x 10,000 writes to one key, a merge every
+ *       100th: writes/s / raw puts to one key from 4 threads; most siblings seen   reported
  * </pre>
  *
  * <p>P4 and P5 each build 1,000,000-entry stores through the engine before timing anything: P4
@@ -164,6 +167,13 @@ public final class Bench {
     }
     if (config.runs("P5")) {
       outcomes.addAll(reSync());
+    }
+    if (config.runs("P8")) {
+      outcomes.add(DiskBytes.measure(system, dirs, workload, config.p8Entries(), config.rounds(),
+          config.inFlight(), progress));
+    }
+    if (config.runs("P9")) {
+      outcomes.addAll(HotKey.measure(system, dirs, workload, config.rounds(), progress));
     }
     // In name order (P7 runs before P4 as it shares P3's stores); P5's rows keep theirs.
     outcomes.sort(Comparator.comparing(Outcome::name));
