@@ -1,0 +1,85 @@
+package dev.mmm.replication;
+
+import static dev.mmm.engine.TestDatabases.await;
+import static dev.mmm.replication.TcpFixture.OPTIONS;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.mmm.engine.Database;
+import dev.mmm.engine.TestDatabases;
+import dev.mmm.replication.wire.CaughtUp;
+import dev.mmm.replication.wire.ErrorCode;
+import dev.mmm.replication.wire.Frame;
+import dev.mmm.replication.wire.Hello;
+import dev.mmm.replication.wire.KeepAlive;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Review findings on the TCP transport: each test fails on the code under review. */
+class TcpReviewTest {
+  @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
+  @RegisterExtension final TcpFixture tcp = new TcpFixture();
+
+  static final Duration WAIT = Duration.ofSeconds(20);
+  static final String SECRET = "correct horse battery staple";
+
+  /**
+   * A one-shot session: the server sends all it has and its caught-up, the client its caught-up;
+   * the server then completes its output (a TCP half-close) but keeps reading until the client
+   * closes. The connection is still open and served, yet Server.connections() already counts it
+   * gone (watchTermination watches the outbound direction only): a remote that keeps sending
+   * keep-alives holds it forever outside the bound, and the bound can be exceeded at will.
+   */
+  @Test
+  void aHalfClosedOneShotSessionStillCountsAgainstTheBound() throws IOException {
+    Database<String> a = dbs.utf8("a");
+    await(a.put("k", "v"));
+    TcpOptions options = OPTIONS.withMaxConnections(1);
+    Server server = tcp.serve(a, options);
+    try (RawClient c = new RawClient(server.port())) {
+      c.send(oneShotHello("x"));
+      // The server's hello, its entry, its caught-up.
+      Frame f;
+      do {
+        f = c.read().orElseThrow(() -> new AssertionError("closed before the caught-up"));
+        assertThat(f.hasError()).as(f.toString()).isFalse();
+      } while (!f.hasCaughtUp());
+      c.send(Frame.newBuilder().setCaughtUp(CaughtUp.getDefaultInstance()).build());
+      // The server half-closes: its output ends, it still reads.
+      assertThat(c.read()).isEmpty();
+      // The remote keeps the connection busy. Either the server ends it (a write fails), or, as
+      // long as it serves it, it counts it.
+      java.util.concurrent.atomic.AtomicBoolean closedByServer =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      await().pollInterval(Duration.ofMillis(50)).atMost(Duration.ofSeconds(3)).untilAsserted(() -> {
+        try {
+          c.send(Frame.newBuilder().setKeepAlive(KeepAlive.getDefaultInstance()).build());
+        } catch (IOException e) {
+          closedByServer.set(true);
+        }
+        assertThat(closedByServer.get() || server.connections() == 1)
+            .as("the connection is still open (keep-alives written) but Server.connections() is "
+                + server.connections()).isTrue();
+      });
+      if (closedByServer.get()) {
+        return;
+      }
+      // A second connection is beyond the bound of 1.
+      try (RawClient second = new RawClient(server.port())) {
+        second.send(oneShotHello("y"));
+        Optional<Frame> first = second.read();
+        assertThat(first).isPresent();
+        assertThat(first.get().getError().getCode()).as(first.get().toString())
+            .isEqualTo(ErrorCode.TOO_MANY_CONNECTIONS);
+      }
+    }
+  }
+
+  static Frame oneShotHello(String peer) {
+    return Frame.newBuilder().setHello(Hello.newBuilder().setProtocolVersion(Wire.PROTOCOL_VERSION)
+        .setPeerId(peer).setMode(dev.mmm.replication.wire.Mode.SYNC).setLive(false)).build();
+  }
+}
