@@ -78,6 +78,32 @@ class TcpReviewTest {
     }
   }
 
+  /**
+   * Server.unbind aborts a kill switch that sits on the inbound side only: aborting it cancels the
+   * socket's reading side with a failure, which Pekko's TCP stage answers by resetting the
+   * connection, so the INTERRUPTED error frame the server's sync then sends ("the server stopped",
+   * as unbind's documentation and docs/design.md promise) never reaches the client.
+   */
+  @Test
+  void unbindTellsConnectedClientsTheServerStopped() {
+    Database<String> a = dbs.utf8("a");
+    Database<String> b = dbs.utf8("b");
+    await(a.put("k", "v"));
+    Server server = await(Replication.serve(a, "127.0.0.1", 0, OPTIONS));
+    // Slow to reconnect, so that lastError is this session's end, not a refused reconnect.
+    Connection c = tcp.connect(b, server, OPTIONS.withBackoff(
+        new Backoff(Duration.ofSeconds(60), Duration.ofSeconds(60), 0.1)));
+    await().atMost(WAIT).until(() -> await(c.status()).connected()
+        && await(b.clock()).getOrDefault("a", 0L) == 1L);
+    await(server.unbind());
+    await().atMost(WAIT).untilAsserted(() -> {
+      Replicator.Status status = await(c.status());
+      assertThat(status.connected()).isFalse();
+      assertThat(status.lastError()).hasValueSatisfying(e -> assertThat(e)
+          .as("the client's reason for the end of its session").contains("the server stopped"));
+    });
+  }
+
   static Frame oneShotHello(String peer) {
     return Frame.newBuilder().setHello(Hello.newBuilder().setProtocolVersion(Wire.PROTOCOL_VERSION)
         .setPeerId(peer).setMode(dev.mmm.replication.wire.Mode.SYNC).setLive(false)).build();
