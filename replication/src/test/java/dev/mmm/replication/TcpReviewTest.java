@@ -104,6 +104,81 @@ class TcpReviewTest {
     });
   }
 
+  /**
+   * The proofs authenticate the handshake, not the connection: nothing binds them to the socket
+   * (or to TLS) and no frame after them is authenticated. Whoever an honest client connects to
+   * (a DNS answer, a proxy, a configuration mistake) can relay its challenge and proof to the real
+   * server, then drop the client and speak as that peer on the authenticated connection: here an
+   * attacker without the secret pulls every entry of the server's database.
+   */
+  @Test
+  void aRelayWithoutTheSecretCannotReadTheServersDatabase() throws Exception {
+    Database<String> a = dbs.utf8("a");
+    Database<String> b = dbs.utf8("b");
+    await(a.put("secret-key", "secret value"));
+    TcpOptions authenticated = OPTIONS.withSecret(SECRET);
+    Server server = tcp.serve(a, authenticated);
+    java.util.concurrent.CompletableFuture<Integer> stolen = new java.util.concurrent.CompletableFuture<>();
+    try (java.net.ServerSocket trap = new java.net.ServerSocket(0, 1,
+        java.net.InetAddress.getByName("127.0.0.1"))) {
+      Thread attacker = new Thread(() -> {
+        try (java.net.Socket victim = trap.accept();
+            RawClient real = new RawClient(server.port())) {
+          victim.setSoTimeout(20_000);
+          java.io.DataInputStream vin = new java.io.DataInputStream(victim.getInputStream());
+          java.io.OutputStream vout = victim.getOutputStream();
+          Frame challenge = readFrame(vin); // the victim's: its nonce and its peer id
+          real.send(challenge);
+          writeFrame(vout, real.read().orElseThrow()); // the server's challenge, to the victim
+          real.send(readFrame(vin)); // the victim's proof, for the server's nonce
+          Frame serverProof = real.read().orElseThrow();
+          if (!serverProof.hasProof()) {
+            stolen.complete(0);
+            return;
+          }
+          // Authenticated as the victim's peer id: the victim is no longer needed.
+          real.send(Frame.newBuilder().setHello(Hello.newBuilder()
+              .setProtocolVersion(Wire.PROTOCOL_VERSION).setPeerId(challenge.getChallenge()
+                  .getPeerId()).setMode(dev.mmm.replication.wire.Mode.PULL).setLive(false))
+              .build());
+          int entries = 0;
+          for (Optional<Frame> f = real.read(); f.isPresent() && !f.get().hasCaughtUp()
+              && !f.get().hasError(); f = real.read()) {
+            entries += f.get().getEntries().getEntriesCount();
+          }
+          stolen.complete(entries);
+        } catch (Exception e) {
+          stolen.complete(0);
+        }
+      });
+      attacker.setDaemon(true);
+      attacker.start();
+      // The honest client, with the secret, sent to the attacker's port.
+      Connection victim = Replication.connect(b, "127.0.0.1", trap.getLocalPort(), authenticated);
+      try {
+        int n = stolen.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(n).as("entries of the server's database an attacker without the secret read")
+            .isZero();
+      } finally {
+        await(victim.stop());
+        attacker.join(30_000);
+      }
+    }
+  }
+
+  private static Frame readFrame(java.io.DataInputStream in) throws IOException {
+    byte[] body = new byte[in.readInt()];
+    in.readFully(body);
+    return Frame.parseFrom(body);
+  }
+
+  private static void writeFrame(java.io.OutputStream out, Frame frame) throws IOException {
+    byte[] body = frame.toByteArray();
+    out.write(java.nio.ByteBuffer.allocate(4).putInt(body.length).array());
+    out.write(body);
+    out.flush();
+  }
+
   static Frame oneShotHello(String peer) {
     return Frame.newBuilder().setHello(Hello.newBuilder().setProtocolVersion(Wire.PROTOCOL_VERSION)
         .setPeerId(peer).setMode(dev.mmm.replication.wire.Mode.SYNC).setLive(false)).build();
