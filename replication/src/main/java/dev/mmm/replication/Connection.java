@@ -19,8 +19,11 @@ import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.TLSClosing;
+import org.apache.pekko.stream.javadsl.Keep;
 import org.apache.pekko.stream.javadsl.Tcp;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A live replication with a TCP server, from {@link Replication#connect}: a {@link Replicator}
@@ -63,34 +66,13 @@ public final class Connection {
   }
 
   static Connection open(Database<?> db, String host, int port, TcpOptions options) {
-    if (db == null || host == null || options == null) {
-      throw new IllegalArgumentException("db, host and options must not be null");
-    }
-    if (port < 1 || port > 65535) {
-      throw new IllegalArgumentException("port must be 1..65535, was " + port);
-    }
-    options.check(false);
+    Route route = Route.of(db, host, port, options);
     ActorSystem<?> system = db.system();
-    // Unresolved: the name is looked up again on every reconnect.
-    InetSocketAddress address = InetSocketAddress.createUnresolved(host, port);
-    String remote = "to " + host + ":" + port;
-    SyncOptions sync = options.sync();
-    Optional<Duration> connectTimeout = Optional.of(options.connectTimeout());
-    Optional<Duration> idle = Optional.of(sync.idleTimeout().multipliedBy(2)
-        .plus(sync.handshakeTimeout()));
-    Transport transport = () -> options.tls().isPresent()
-        ? Tcp.get(system).outgoingConnectionWithTls(address,
-            () -> engine(options.tls().get(), host, port, options), Optional.empty(), List.of(),
-            connectTimeout, idle, session -> Optional.empty(), TLSClosing.eagerClose())
-        : Tcp.get(system).outgoingConnection(address, Optional.empty(), List.of(), true,
-            connectTimeout, idle);
-    Authenticator auth = options.authenticator();
-    Supplier<Gate> gates = auth == null ? null : () -> Gate.client(auth, db.id(), sync, remote);
     CompletableFuture<Done> stopped = new CompletableFuture<>();
     system.getWhenTerminated().thenRun(() -> stopped.complete(Done.getInstance()));
     long n = INSTANCES.incrementAndGet();
     ActorRef<Replicator.Command> replicator = system.systemActorOf(
-        Replicator.create(db, transport, sync, options.backoff(), gates),
+        Replicator.create(db, route.transport(), options.sync(), options.backoff(), route.gates()),
         "mmm-connection-" + n, Props.empty());
     system.systemActorOf(Behaviors.setup(ctx -> {
       ctx.watch(replicator);
@@ -102,6 +84,51 @@ public final class Connection {
           .build();
     }), "mmm-connection-watch-" + n, Props.empty());
     return new Connection(replicator, stopped, system);
+  }
+
+  /**
+   * One one-shot session with the server, over the same transport and gate as a {@link
+   * Replicator}'s sessions: the stage completes with its result, or fails (a {@link
+   * SyncException}, or the connection's own error when it could not be opened).
+   */
+  static CompletionStage<SyncResult> once(Database<?> db, String host, int port,
+      TcpOptions options) {
+    Route route = Route.of(db, host, port, options);
+    Supplier<Gate> gates = route.gates();
+    return Replication.flow(db, options.sync().withLive(false), false, p -> {},
+            gates == null ? null : gates.get())
+        .joinMat(route.transport().connect(), Keep.left())
+        .run(Materializer.matFromSystem(db.system()));
+  }
+
+  /** How a client reaches a server: a TCP (or TLS) connection per session, and its gate. */
+  private record Route(Transport transport, @Nullable Supplier<Gate> gates) {
+    static Route of(Database<?> db, String host, int port, TcpOptions options) {
+      if (db == null || host == null || options == null) {
+        throw new IllegalArgumentException("db, host and options must not be null");
+      }
+      if (port < 1 || port > 65535) {
+        throw new IllegalArgumentException("port must be 1..65535, was " + port);
+      }
+      options.check(false);
+      ActorSystem<?> system = db.system();
+      // Unresolved: the name is looked up again on every reconnect.
+      InetSocketAddress address = InetSocketAddress.createUnresolved(host, port);
+      String remote = "to " + host + ":" + port;
+      SyncOptions sync = options.sync();
+      Optional<Duration> connectTimeout = Optional.of(options.connectTimeout());
+      Optional<Duration> idle = Optional.of(sync.idleTimeout().multipliedBy(2)
+          .plus(sync.handshakeTimeout()));
+      Transport transport = () -> options.tls().isPresent()
+          ? Tcp.get(system).outgoingConnectionWithTls(address,
+              () -> engine(options.tls().get(), host, port, options), Optional.empty(), List.of(),
+              connectTimeout, idle, session -> Optional.empty(), TLSClosing.eagerClose())
+          : Tcp.get(system).outgoingConnection(address, Optional.empty(), List.of(), true,
+              connectTimeout, idle);
+      Authenticator auth = options.authenticator();
+      Supplier<Gate> gates = auth == null ? null : () -> Gate.client(auth, db.id(), sync, remote);
+      return new Route(transport, gates);
+    }
   }
 
   private static SSLEngine engine(SSLContext context, String host, int port, TcpOptions options) {

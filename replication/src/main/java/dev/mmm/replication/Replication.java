@@ -93,6 +93,19 @@ public final class Replication {
     return Connection.open(db, host, port, options);
   }
 
+  /**
+   * One one-shot sync with the server at {@code host}:{@code port} (the database of the same name
+   * there), through {@code options}' authentication and TLS: it connects, both sides send what the
+   * other lacks, and the stage completes with this side's result once both have delivered what they
+   * held at the handshake (or fails with a {@link SyncException}, or with the connection's error
+   * when none could be opened). {@code options.sync()} is used one-shot, whether live or not; the
+   * backoff is unused. For a sync that stays live and reconnects, {@link #connect}.
+   */
+  public static CompletionStage<SyncResult> syncOnce(Database<?> db, String host, int port,
+      TcpOptions options) {
+    return Connection.once(db, host, port, options);
+  }
+
   static Flow<ByteString, ByteString, CompletionStage<SyncResult>> flow(
       Database<?> db, SyncOptions options, boolean recovering, Consumer<SyncProgress> progress) {
     return flow(db, options, recovering, progress, null);

@@ -121,6 +121,30 @@ class TcpSecurityTest {
   }
 
   @Test
+  void syncOnceAuthenticatesOverTlsAndAWrongSecretFailsWithAuthFailed() {
+    Database<String> a = dbs.utf8("a");
+    Database<String> b = dbs.utf8("b");
+    await(a.put("k", "1"));
+    TcpOptions server = OPTIONS.withSecret(SECRET).withTls(certs.context("server", "trust-client"));
+    TcpOptions client = OPTIONS.withSecret(SECRET).withTls(certs.context("client", "trust-server"));
+    Server s = tcp.serve(a, server);
+    SyncResult r = await(Replication.syncOnce(b, "127.0.0.1", s.port(), client));
+    assertThat(r.received()).isEqualTo(1);
+    assertThat(converged(List.of(a, b), "k")).isTrue();
+
+    Database<String> c = dbs.utf8("c");
+    assertThat(Replication.syncOnce(c, "127.0.0.1", s.port(),
+            client.withSecret("another secret of 16+ bytes")).toCompletableFuture())
+        .failsWithin(WAIT)
+        .withThrowableThat()
+        .havingRootCause()
+        .isInstanceOfSatisfying(SyncException.class,
+            e -> assertThat(e.code()).isEqualTo(dev.mmm.replication.wire.ErrorCode.AUTH_FAILED));
+    assertThat(await(c.clock())).isEmpty();
+    assertThat(await(a.clock())).isEqualTo(Map.of("a", 1L));
+  }
+
+  @Test
   void mutualTlsServesATrustedClient() {
     Database<String> a = dbs.utf8("a");
     Database<String> b = dbs.utf8("b");

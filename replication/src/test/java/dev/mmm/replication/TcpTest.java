@@ -160,6 +160,36 @@ class TcpTest {
   }
 
   @Test
+  void syncOnceExchangesWhatEachSideLacksAndCompletes() {
+    Database<String> a = dbs.utf8("a");
+    Database<String> b = dbs.utf8("b");
+    await(a.put("k", "1"));
+    await(a.put("l", "2"));
+    await(b.put("j", "3"));
+    Server server = tcp.serve(a, OPTIONS); // a live server: the one-shot client decides
+    SyncResult r = await(Replication.syncOnce(b, "127.0.0.1", server.port(), OPTIONS));
+    assertThat(r.remoteId()).isEqualTo("a");
+    assertThat(r.received()).isEqualTo(2);
+    assertThat(r.sent()).isEqualTo(1);
+    assertThat(r.localClock()).isEqualTo(Map.of("a", 2L, "b", 1L));
+    assertThat(converged(List.of(a, b), "k", "l", "j")).isTrue();
+    // Converged: the next one moves nothing, and the server lets go of both connections.
+    SyncResult again = await(Replication.syncOnce(b, "127.0.0.1", server.port(), OPTIONS));
+    assertThat(again.sent() + again.received()).isZero();
+    await().atMost(WAIT).until(() -> server.connections() == 0);
+  }
+
+  @Test
+  void syncOnceToNothingFailsWithTheConnectionsError() {
+    Database<String> a = dbs.utf8("a");
+    Server server = tcp.serve(a, OPTIONS);
+    int port = server.port();
+    await(server.unbind());
+    assertThat(Replication.syncOnce(a, "127.0.0.1", port, OPTIONS).toCompletableFuture())
+        .failsWithin(WAIT);
+  }
+
+  @Test
   void badArgumentsAreRefusedBeforeAnythingBinds() {
     Database<String> a = dbs.utf8("a");
     assertThatThrownBy(() -> Replication.serve(a, "127.0.0.1", 70000, OPTIONS))
