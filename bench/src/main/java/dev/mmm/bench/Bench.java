@@ -33,6 +33,9 @@ import org.slf4j.LoggerFactory;
  *       hello bytes per peer of its clock                                            goal <= 64
  *       wall time, median of 20 after 3 warm-ups                                     goal <= 50 ms
  *   P7  Database.open of a 1,000,000-key store to its first get answer              goal <= 1 s
+ *   P8  bytes on disk per entry once compacted / raw, same keys and values         reported
+ *   P9  hot key: 4 live-replicating peers x 10,000 writes to one key, a merge every
+ *       100th: writes/s / raw puts to one key from 4 threads; most siblings seen   reported
  *   P4-TCP  P4 over loopback TCP (serve + syncOnce), same heap cap / raw ingest      goal >= 0.33
  *   P6  live propagation over TCP at 1,000 puts/s, A acked -> B's change feed: p50,
  *       p99 of 10,000 puts                                                           goal p99 <= 20 ms
@@ -169,6 +172,13 @@ public final class Bench {
     }
     if (config.runs("P5")) {
       outcomes.addAll(reSync());
+    }
+    if (config.runs("P8")) {
+      outcomes.add(DiskBytes.measure(system, dirs, workload, config.p8Entries(), config.rounds(),
+          config.inFlight(), progress));
+    }
+    if (config.runs("P9")) {
+      outcomes.addAll(HotKey.measure(system, dirs, workload, config.rounds(), progress));
     }
     if (config.runs("P4-TCP")) {
       outcomes.add(TcpCatchUp.measure(config, dirs, progress));

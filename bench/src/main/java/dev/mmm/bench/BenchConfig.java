@@ -22,6 +22,7 @@ import java.util.stream.Collectors;
  *   mmm.bench.dir       where the scratch stores go (removed afterwards)       java.io.tmpdir
  *   mmm.bench.only      measurements to run, e.g. P1,P7,P4-TCP,P6,TCP         all
  *   mmm.bench.childargs more options for P4's child JVM, space-separated       none
+ *   mmm.bench.p8n       entries P8 loads per round                             min(n, 200000)
  * </pre>
  *
  * <p>{@code n} is also the number of entries P4 and P4-TCP catch up and P5 re-syncs (TCP's
@@ -40,7 +41,12 @@ record BenchConfig(
     List<String> childArgs) {
 
   static final Set<String> ALL =
-      Set.of("P1", "P2", "P3", "P4", "P5", "P7", "P4-TCP", "P6", "TCP");
+      Set.of("P1", "P2", "P3", "P4", "P5", "P7", "P8", "P9", "P4-TCP", "P6", "TCP");
+
+  /** Entries P8 loads each round ({@code mmm.bench.p8n}): its ratio barely depends on it. */
+  long p8Entries() {
+    return Long.getLong("mmm.bench.p8n", Math.min(keys, 200_000));
+  }
 
   BenchConfig {
     if (keys < 1 || rounds < 1 || inFlight < 1 || threads < 1) {

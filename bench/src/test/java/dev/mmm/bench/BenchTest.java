@@ -145,7 +145,7 @@ class BenchTest {
     assertThat(outcomes)
         .extracting(Outcome::name)
         .containsExactly("P1", "P2", "P3", "P4", "P4-TCP", "P5", "P5", "P5", "P6", "P6", "P7",
-            "TCP", "TCP", "TCP");
+            "P8", "P9", "P9", "TCP", "TCP", "TCP");
     for (Outcome o : outcomes) {
       assertThat(o.engine()).as(o.name()).isNotNegative();
       if (o.hasRaw()) {

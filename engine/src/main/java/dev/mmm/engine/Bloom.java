@@ -2,13 +2,16 @@ package dev.mmm.engine;
 
 /**
  * A blocked Bloom filter of 64-bit hashes: all seven bits of a hash lie in one 512-bit block (one
- * cache line), so adding or looking up costs one memory miss. About 0.6 % false positives at its
- * capacity (12 bits a key), none false negative. Plain bits, no atomics: one thread adds at a time
+ * cache line), so adding or looking up costs one memory miss. About 0.1 % false positives at its
+ * capacity (16 bits a key), none false negative. A false positive costs a put a LevelDB read of a
+ * key that is not there, which searches every level (tens of microseconds, against a put's few):
+ * at 12 bits a key (0.6 %, summed over the filters of a chain) those reads took a tenth of the
+ * writer's time in the put benchmark. Plain bits, no atomics: one thread adds at a time
  * and the same one reads (the {@link KeyFilter} publishes a new one safely).
  */
 final class Bloom {
   private static final int PROBES = 7;
-  private static final int BITS_PER_KEY = 12;
+  private static final int BITS_PER_KEY = 16;
   /** Blocks are indexed by an int of words: at most 2^26 blocks, 4 GiB. */
   private static final int MAX_BLOCKS = 1 << 26;
 

@@ -26,8 +26,12 @@ class BloomTest {
     }
   }
 
+  /**
+   * A false positive costs a put a LevelDB read that searches every level, so the filter keeps
+   * them under 0.3 % (16 bits a key; 12 bits gave about 0.6 %, and a chain adds its filters').
+   */
   @Test
-  void aboutOnePercentFalsePositivesAtCapacity() {
+  void fewFalsePositivesAtCapacity() {
     Bloom bloom = new Bloom(100_000);
     SplittableRandom random = new SplittableRandom(42);
     for (int i = 0; i < 100_000; i++) {
@@ -37,6 +41,6 @@ class BloomTest {
     for (int i = 0; i < 100_000; i++) {
       positives += bloom.mightContain(random.nextLong()) ? 1 : 0;
     }
-    assertThat(positives).isLessThan(2_000);
+    assertThat(positives).isLessThan(300);
   }
 }

@@ -6,12 +6,16 @@ import dev.mmm.replication.wire.ErrorCode;
 import dev.mmm.replication.wire.Frame;
 import dev.mmm.replication.wire.Hello;
 import dev.mmm.replication.wire.Proof;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntSupplier;
 import java.util.function.Predicate;
+import javax.crypto.Mac;
 import org.apache.pekko.stream.Attributes;
 import org.apache.pekko.stream.BidiShape;
 import org.apache.pekko.stream.Inlet;
@@ -34,7 +38,11 @@ import org.jspecify.annotations.Nullable;
  *       +------ anything else, a wrong proof, a timeout, the remote closing ---> CLOSED
  * </pre>
  *
- * Without a secret a server starts in HELLO and a client is not gated at all. A server admits the
+ * Once the proofs checked, the gate appends a MAC to every frame it sends and checks and strips
+ * the one of every frame it receives (a connection's own keys, a sequence number each way), so a
+ * relay that passed the proofs along cannot go on in either side's name; a frame that fails it is
+ * refused as {@code AUTH_FAILED}. Without a secret a server starts in HELLO and a client is not
+ * gated at all. A server admits the
  * first frame after the proofs only if it is a Hello of the authenticated peer id for a database it
  * serves; that Hello is then the first frame the sync reads. Failing, the gate sends one Error frame
  * to the remote, writes one log line, and closes; the sync behind a client's gate fails with that
@@ -46,6 +54,9 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
    * unauthenticated remote can make this side hold no more than this.
    */
   static final int MAX_AUTH_FRAME = 1024;
+
+  /** The (truncated HMAC-SHA256) MAC after every frame once the proofs checked. */
+  static final int MAC_BYTES = 16;
 
   private final Inlet<ByteString> fromNet = Inlet.create("Gate.fromNet");
   private final Outlet<ByteString> toApp = Outlet.create("Gate.toApp");
@@ -118,15 +129,25 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
       private byte[] remoteNonce = new byte[0];
       /** The authenticated client's peer id (a server's, once its proof checked). */
       private String clientId = "";
+      /** Once the proofs checked (with a secret): the MACs of frames sent and received. */
+      private @Nullable Mac sendMac;
+      private @Nullable Mac receiveMac;
+      private long sentFrames;
+      private long receivedFrames;
 
       {
         setHandler(fromNet, new AbstractInHandler() {
           @Override
           public void onPush() {
-            ByteString frame = grab(fromNet);
-            if (phase == Phase.OPEN) {
+            ByteString frame = unsealed(grab(fromNet));
+            if (phase == Phase.CLOSED) {
+              return;
+            }
+            if (frame == null) {
+              refuse(ErrorCode.AUTH_FAILED, "a frame whose MAC does not check");
+            } else if (phase == Phase.OPEN) {
               push(toApp, frame);
-            } else if (phase != Phase.CLOSED) {
+            } else {
               admit(frame);
             }
           }
@@ -170,7 +191,7 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
         setHandler(fromApp, new AbstractInHandler() {
           @Override
           public void onPush() {
-            push(toNet, grab(fromApp));
+            push(toNet, sealed(grab(fromApp)));
           }
 
           @Override
@@ -298,6 +319,7 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
           return;
         }
         if (!server) {
+          seal(clientNonce, serverNonce, id);
           open();
           return;
         }
@@ -306,7 +328,8 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
           return;
         }
         emit(toNet, proofFrame(Authenticator.Role.SERVER, clientNonce, serverNonce, clientId));
-        limit.set(maxFrameBytes); // a hello may carry a large clock
+        seal(clientNonce, serverNonce, clientId);
+        limit.set(maxFrameBytes + (sendMac != null ? MAC_BYTES : 0)); // a hello: a large clock
         phase = Phase.HELLO;
         pull(fromNet);
       }
@@ -335,7 +358,7 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
 
       private void open() {
         phase = Phase.OPEN;
-        limit.set(maxFrameBytes);
+        limit.set(maxFrameBytes + (sendMac != null ? MAC_BYTES : 0));
         cancelTimer("timeout");
         if (isAvailable(toApp) && !hasBeenPulled(fromNet)) {
           pull(fromNet);
@@ -348,8 +371,8 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
       /** This side refuses the remote: one log line, one Error frame to it, then closed. */
       private void refuse(ErrorCode code, String message) {
         log().warning("connection {} refused: {}", remoteName, message);
-        emit(toNet, frame(Frame.newBuilder().setError(
-            dev.mmm.replication.wire.Error.newBuilder().setCode(code).setMessage(message))));
+        emit(toNet, sealed(frame(Frame.newBuilder().setError(
+            dev.mmm.replication.wire.Error.newBuilder().setCode(code).setMessage(message)))));
         close(new SyncException(code, message, false));
       }
 
@@ -369,6 +392,35 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
         emit(toApp, bytes, () -> complete(toApp));
       }
 
+      private void seal(byte[] clientNonce, byte[] serverNonce, String id) {
+        Authenticator.Role self = server ? Authenticator.Role.SERVER : Authenticator.Role.CLIENT;
+        Authenticator.Role other =
+            server ? Authenticator.Role.CLIENT : Authenticator.Role.SERVER;
+        sendMac = auth.frameMac(self, clientNonce, serverNonce, id);
+        receiveMac = auth.frameMac(other, clientNonce, serverNonce, id);
+      }
+
+      /** The frame with its MAC appended, once sealed. */
+      private ByteString sealed(ByteString frame) {
+        if (sendMac == null || frame == Frames.PROGRESS) {
+          return frame;
+        }
+        return frame.concat(ByteString.fromArrayUnsafe(tag(sendMac, sentFrames++, frame)));
+      }
+
+      /** The frame without its MAC, once sealed; null if the MAC does not check. */
+      private @Nullable ByteString unsealed(ByteString frame) {
+        if (receiveMac == null || frame == Frames.PROGRESS) {
+          return frame;
+        }
+        if (frame.size() < MAC_BYTES) {
+          return null;
+        }
+        ByteString body = frame.take(frame.size() - MAC_BYTES);
+        byte[] tag = frame.drop(frame.size() - MAC_BYTES).toArray();
+        return MessageDigest.isEqual(tag(receiveMac, receivedFrames++, body), tag) ? body : null;
+      }
+
       private void close(@Nullable SyncException why) {
         phase = Phase.CLOSED;
         cancelTimer("timeout");
@@ -383,6 +435,15 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
         cancel(fromApp);
       }
     };
+  }
+
+  /** The MAC of the {@code seq}th frame one way: the sequence number stops replays and reorders. */
+  static byte[] tag(Mac mac, long seq, ByteString frame) {
+    mac.update(ByteBuffer.allocate(8).putLong(seq).array());
+    for (ByteBuffer b : frame.getByteBuffers()) {
+      mac.update(b);
+    }
+    return Arrays.copyOf(mac.doFinal(), MAC_BYTES);
   }
 
   private ByteString proofFrame(Authenticator.Role role, byte[] clientNonce, byte[] serverNonce,

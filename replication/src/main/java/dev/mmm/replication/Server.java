@@ -11,6 +11,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLContext;
@@ -142,20 +143,32 @@ public final class Server {
       SyncOptions sync = options.sync();
       Gate gate = Gate.server(options.authenticator(), options.allowedPeers(),
           name -> database(name) != null, sync, remote);
+      // Counted until both directions have ended: a one-shot session's output ends first, and
+      // the remote may go on sending (keep-alives) on the half-closed connection.
+      CompletableFuture<Done> inDone = new CompletableFuture<>();
+      CompletableFuture<Done> outDone = new CompletableFuture<>();
+      CompletableFuture.allOf(inDone, outDone).whenComplete((d, e) -> open.decrementAndGet());
       Flow<ByteString, ByteString, NotUsed> served = Flow.of(ByteString.class)
-          .via(connections.flow())
+          .watchTermination((m, done) -> {
+            done.whenComplete((d, e) -> inDone.complete(Done.getInstance()));
+            return NotUsed.getInstance();
+          })
           .via(Frames.decoder(gate.frameLimit()))
+          // After the decoder: an unbind fails the frames on (the sync sends its error frame)
+          // and cancels reading normally, which does not reset the connection.
+          .via(connections.flow())
           .via(BidiFlow.fromGraph(gate).join(Flow.of(ByteString.class)
               .flatMapPrefix(1, this::session)))
           .via(Frames.encoder(Replication.COALESCE_BYTES))
           .watchTermination((m, done) -> {
-            done.whenComplete((d, e) -> open.decrementAndGet());
+            done.whenComplete((d, e) -> outDone.complete(Done.getInstance()));
             return NotUsed.getInstance();
           });
       try {
         connection.handleWith(served, materializer);
       } catch (RuntimeException e) {
-        open.decrementAndGet();
+        inDone.complete(Done.getInstance());
+        outDone.complete(Done.getInstance());
         log.warn("connection {} could not be served: {}", remote, e.toString());
       }
     }

@@ -53,7 +53,13 @@ final class RawClient implements AutoCloseable {
     }
     byte[] body = new byte[length];
     in.readFully(body);
-    return Optional.of(Frame.parseFrom(body));
+    try {
+      return Optional.of(Frame.parseFrom(body));
+    } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+      // Sent after the proofs: the frame, then its MAC (not checked here).
+      return Optional.of(Frame.parseFrom(
+          java.util.Arrays.copyOf(body, body.length - Gate.MAC_BYTES)));
+    }
   }
 
   /** Reads until the server's Error frame, which must be followed by the end of the connection. */

@@ -115,8 +115,32 @@ class TcpHostileClientTest {
       Frame serverProof = c.read().orElseThrow();
       assertThat(auth.verify(serverProof.getProof().getMac().toByteArray(),
           Authenticator.Role.SERVER, nonce, serverNonce, "b")).isTrue();
-      c.send(hello("c"));
+      c.send(sealed(auth, nonce, serverNonce, hello("c")));
     }, ErrorCode.AUTH_FAILED);
+  }
+
+  @Test
+  void anAuthenticatedClientsFramesWithoutTheirMacAreRefused() throws IOException {
+    Authenticator auth = new Authenticator(SECRET.getBytes());
+    byte[] nonce = Authenticator.nonce();
+    assertRefused(QUICK.withSecret(SECRET), c -> {
+      byte[] serverNonce = c.read().orElseThrow().getChallenge().getNonce().toByteArray();
+      c.send(challenge(nonce, "b"));
+      c.send(proof(auth.proof(Authenticator.Role.CLIENT, nonce, serverNonce, "b")));
+      c.read(); // the server's proof
+      c.send(hello("b")); // the right peer id, but not sealed: what a relay would send
+    }, ErrorCode.AUTH_FAILED);
+  }
+
+  /** {@code frame} with the MAC the client's first frame after the proofs carries. */
+  private static byte[] sealed(Authenticator auth, byte[] nonce, byte[] serverNonce,
+      Frame frame) {
+    byte[] body = frame.toByteArray();
+    byte[] tag = Gate.tag(auth.frameMac(Authenticator.Role.CLIENT, nonce, serverNonce, "b"), 0,
+        org.apache.pekko.util.ByteString.fromArray(body));
+    java.nio.ByteBuffer framed = java.nio.ByteBuffer.allocate(4 + body.length + tag.length);
+    framed.putInt(body.length + tag.length).put(body).put(tag);
+    return framed.array();
   }
 
   @Test
