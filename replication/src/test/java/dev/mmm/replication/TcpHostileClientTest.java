@@ -84,63 +84,69 @@ class TcpHostileClientTest {
 
   @Test
   void aProofForAnotherConnectionIsRefused() throws IOException {
-    Authenticator auth = new Authenticator(SECRET.getBytes());
     byte[] nonce = Authenticator.nonce();
     assertRefused(QUICK.withSecret(SECRET), c -> {
       c.read(); // the server's challenge, ignored: the proof is for another server nonce
       c.send(challenge(nonce, "b"));
-      c.send(proof(auth.proof(Authenticator.Role.CLIENT, nonce, Authenticator.nonce(), "b")));
+      c.send(proof(AUTH.proof(Authenticator.Role.CLIENT, nonce, Authenticator.nonce(), "b")));
     }, ErrorCode.AUTH_FAILED);
   }
 
   @Test
   void theServersOwnProofReflectedIsRefused() throws IOException {
-    Authenticator auth = new Authenticator(SECRET.getBytes());
-    byte[] nonce = Authenticator.nonce();
-    assertRefused(QUICK.withSecret(SECRET), c -> {
-      byte[] serverNonce = c.read().orElseThrow().getChallenge().getNonce().toByteArray();
-      c.send(challenge(nonce, "b"));
-      c.send(proof(auth.proof(Authenticator.Role.SERVER, nonce, serverNonce, "b")));
-    }, ErrorCode.AUTH_FAILED);
+    assertRefused(QUICK.withSecret(SECRET),
+        c -> new Handshake(c).prove(Authenticator.Role.SERVER), ErrorCode.AUTH_FAILED);
   }
 
   @Test
   void anAuthenticatedClientCannotClaimAnotherPeerId() throws IOException {
-    Authenticator auth = new Authenticator(SECRET.getBytes());
-    byte[] nonce = Authenticator.nonce();
     assertRefused(QUICK.withSecret(SECRET), c -> {
-      byte[] serverNonce = c.read().orElseThrow().getChallenge().getNonce().toByteArray();
-      c.send(challenge(nonce, "b"));
-      c.send(proof(auth.proof(Authenticator.Role.CLIENT, nonce, serverNonce, "b")));
+      Handshake h = new Handshake(c).prove(Authenticator.Role.CLIENT);
       Frame serverProof = c.read().orElseThrow();
-      assertThat(auth.verify(serverProof.getProof().getMac().toByteArray(),
-          Authenticator.Role.SERVER, nonce, serverNonce, "b")).isTrue();
-      c.send(sealed(auth, nonce, serverNonce, hello("c")));
+      assertThat(AUTH.verify(serverProof.getProof().getMac().toByteArray(),
+          Authenticator.Role.SERVER, h.nonce, h.serverNonce, "b")).isTrue();
+      c.send(h.sealed(hello("c")));
     }, ErrorCode.AUTH_FAILED);
   }
 
   @Test
   void anAuthenticatedClientsFramesWithoutTheirMacAreRefused() throws IOException {
-    Authenticator auth = new Authenticator(SECRET.getBytes());
-    byte[] nonce = Authenticator.nonce();
     assertRefused(QUICK.withSecret(SECRET), c -> {
-      byte[] serverNonce = c.read().orElseThrow().getChallenge().getNonce().toByteArray();
-      c.send(challenge(nonce, "b"));
-      c.send(proof(auth.proof(Authenticator.Role.CLIENT, nonce, serverNonce, "b")));
+      new Handshake(c).prove(Authenticator.Role.CLIENT);
       c.read(); // the server's proof
       c.send(hello("b")); // the right peer id, but not sealed: what a relay would send
     }, ErrorCode.AUTH_FAILED);
   }
 
-  /** {@code frame} with the MAC the client's first frame after the proofs carries. */
-  private static byte[] sealed(Authenticator auth, byte[] nonce, byte[] serverNonce,
-      Frame frame) {
-    byte[] body = frame.toByteArray();
-    byte[] tag = Gate.tag(auth.frameMac(Authenticator.Role.CLIENT, nonce, serverNonce, "b"), 0,
-        org.apache.pekko.util.ByteString.fromArray(body));
-    java.nio.ByteBuffer framed = java.nio.ByteBuffer.allocate(4 + body.length + tag.length);
-    framed.putInt(body.length + tag.length).put(body).put(tag);
-    return framed.array();
+  static final Authenticator AUTH = new Authenticator(SECRET.getBytes());
+
+  /** A raw client authenticating as peer "b" with the secret. */
+  private static final class Handshake {
+    final RawClient c;
+    final byte[] nonce = Authenticator.nonce();
+    final byte[] serverNonce;
+
+    Handshake(RawClient c) throws IOException {
+      this.c = c;
+      this.serverNonce = c.read().orElseThrow().getChallenge().getNonce().toByteArray();
+    }
+
+    /** Sends its challenge and a proof made as {@code role} (a client must use CLIENT). */
+    Handshake prove(Authenticator.Role role) throws IOException {
+      c.send(challenge(nonce, "b"));
+      c.send(proof(AUTH.proof(role, nonce, serverNonce, "b")));
+      return this;
+    }
+
+    /** {@code frame} with the MAC the client's first frame after the proofs carries. */
+    byte[] sealed(Frame frame) {
+      byte[] body = frame.toByteArray();
+      byte[] tag = Gate.tag(AUTH.frameMac(Authenticator.Role.CLIENT, nonce, serverNonce, "b"), 0,
+          org.apache.pekko.util.ByteString.fromArray(body));
+      java.nio.ByteBuffer framed = java.nio.ByteBuffer.allocate(4 + body.length + tag.length);
+      framed.putInt(body.length + tag.length).put(body).put(tag);
+      return framed.array();
+    }
   }
 
   @Test
