@@ -329,7 +329,7 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
         }
         emit(toNet, proofFrame(Authenticator.Role.SERVER, clientNonce, serverNonce, clientId));
         seal(clientNonce, serverNonce, clientId);
-        limit.set(maxFrameBytes + (sendMac != null ? MAC_BYTES : 0)); // a hello: a large clock
+        limit.set(sealedLimit()); // a hello: a large clock
         phase = Phase.HELLO;
         pull(fromNet);
       }
@@ -358,7 +358,7 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
 
       private void open() {
         phase = Phase.OPEN;
-        limit.set(maxFrameBytes + (sendMac != null ? MAC_BYTES : 0));
+        limit.set(sealedLimit());
         cancelTimer("timeout");
         if (isAvailable(toApp) && !hasBeenPulled(fromNet)) {
           pull(fromNet);
@@ -390,6 +390,12 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
         cancel(fromNet);
         complete(toNet);
         emit(toApp, bytes, () -> complete(toApp));
+      }
+
+      /** The frame limit once open: room for the MAC, without overflowing. */
+      private int sealedLimit() {
+        return (int) Math.min(Integer.MAX_VALUE,
+            (long) maxFrameBytes + (sendMac != null ? MAC_BYTES : 0));
       }
 
       private void seal(byte[] clientNonce, byte[] serverNonce, String id) {

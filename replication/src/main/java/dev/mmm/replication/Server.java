@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
@@ -44,11 +45,16 @@ public final class Server {
 
   private final Tcp.ServerBinding binding;
   private final SharedKillSwitch connections;
+  private final SharedKillSwitch stuck;
+  private final Duration grace;
   private final AtomicInteger open;
 
-  private Server(Tcp.ServerBinding binding, SharedKillSwitch connections, AtomicInteger open) {
+  private Server(Tcp.ServerBinding binding, SharedKillSwitch connections, SharedKillSwitch stuck,
+      Duration grace, AtomicInteger open) {
     this.binding = binding;
     this.connections = connections;
+    this.stuck = stuck;
+    this.grace = grace;
     this.open = open;
   }
 
@@ -67,11 +73,15 @@ public final class Server {
   }
 
   /**
-   * Stops accepting connections and ends every open one (its sync fails with {@code
-   * INTERRUPTED}); completes once the port is released.
+   * Stops accepting connections and ends every open one: its sync fails with {@code
+   * INTERRUPTED} and tells the client so; a connection whose client does not read that within
+   * the handshake timeout is reset. Completes once the port is released.
    */
   public CompletionStage<Done> unbind() {
-    connections.abort(new SyncException(ErrorCode.INTERRUPTED, "the server stopped", false));
+    SyncException stopped = new SyncException(ErrorCode.INTERRUPTED, "the server stopped", false);
+    connections.abort(stopped);
+    CompletableFuture.delayedExecutor(grace.toMillis(), TimeUnit.MILLISECONDS)
+        .execute(() -> stuck.abort(stopped));
     return binding.unbind().thenApply(u -> Done.getInstance());
   }
 
@@ -99,8 +109,10 @@ public final class Server {
     }
     Materializer materializer = Materializer.matFromSystem(system);
     SharedKillSwitch connections = KillSwitches.shared("mmm-server-" + host + ":" + port);
+    SharedKillSwitch stuck = KillSwitches.shared("mmm-server-stuck-" + host + ":" + port);
     AtomicInteger open = new AtomicInteger();
-    Acceptor acceptor = new Acceptor(Map.copyOf(byName), options, materializer, connections, open);
+    Acceptor acceptor =
+        new Acceptor(Map.copyOf(byName), options, materializer, connections, stuck, open);
     SyncOptions sync = options.sync();
     // A backstop for a connection that sends nothing at all: the gate and the sync time out
     // first, and a live session's keep-alives never let it fire.
@@ -116,7 +128,7 @@ public final class Server {
         .thenApply(b -> {
           log.info("serving {} on {}{}", byName.keySet(), b.localAddress(),
               options.tls().isPresent() ? " (TLS)" : "");
-          return new Server(b, connections, open);
+          return new Server(b, connections, stuck, options.sync().handshakeTimeout(), open);
         });
   }
 
@@ -129,7 +141,8 @@ public final class Server {
 
   /** What each accepted connection goes through. */
   private record Acceptor(Map<String, Database<?>> byName, TcpOptions options,
-      Materializer materializer, SharedKillSwitch connections, AtomicInteger open) {
+      Materializer materializer, SharedKillSwitch connections, SharedKillSwitch stuck,
+      AtomicInteger open) {
 
     void accept(Tcp.IncomingConnection connection) {
       String remote = "from " + connection.remoteAddress();
@@ -137,7 +150,11 @@ public final class Server {
         open.decrementAndGet();
         log.warn("connection {} refused: {} connections are open already", remote,
             options.maxConnections());
-        connection.handleWith(refusal(), materializer);
+        try {
+          connection.handleWith(refusal(), materializer);
+        } catch (RuntimeException e) { // the server is going away: accepting must not fail
+          log.warn("connection {} could not be refused: {}", remote, e.toString());
+        }
         return;
       }
       SyncOptions sync = options.sync();
@@ -160,6 +177,8 @@ public final class Server {
           .via(BidiFlow.fromGraph(gate).join(Flow.of(ByteString.class)
               .flatMapPrefix(1, this::session)))
           .via(Frames.encoder(Replication.COALESCE_BYTES))
+          // What an unbind resets once its grace is over: a client that stopped reading.
+          .via(stuck.flow())
           .watchTermination((m, done) -> {
             done.whenComplete((d, e) -> outDone.complete(Done.getInstance()));
             return NotUsed.getInstance();

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Review findings on the TCP transport: each test fails on the code under review. */
-class TcpReviewTest {
+class TcpRegressionTest {
   @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
   @RegisterExtension final TcpFixture tcp = new TcpFixture();
 
