@@ -117,8 +117,7 @@ public final class Connection {
       String remote = "to " + host + ":" + port;
       SyncOptions sync = options.sync();
       Optional<Duration> connectTimeout = Optional.of(options.connectTimeout());
-      Optional<Duration> idle = Optional.of(sync.idleTimeout().multipliedBy(2)
-          .plus(sync.handshakeTimeout()));
+      Optional<Duration> idle = Optional.of(options.idleBackstop());
       Transport transport = () -> options.tls().isPresent()
           ? Tcp.get(system).outgoingConnectionWithTls(address,
               () -> engine(options.tls().get(), host, port, options), Optional.empty(), List.of(),

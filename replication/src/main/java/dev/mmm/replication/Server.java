@@ -113,11 +113,7 @@ public final class Server {
     AtomicInteger open = new AtomicInteger();
     Acceptor acceptor =
         new Acceptor(Map.copyOf(byName), options, materializer, connections, stuck, open);
-    SyncOptions sync = options.sync();
-    // A backstop for a connection that sends nothing at all: the gate and the sync time out
-    // first, and a live session's keep-alives never let it fire.
-    Optional<Duration> idle = Optional.of(sync.idleTimeout().multipliedBy(2)
-        .plus(sync.handshakeTimeout()));
+    Optional<Duration> idle = Optional.of(options.idleBackstop());
     Tcp tcp = Tcp.get(system);
     Source<Tcp.IncomingConnection, CompletionStage<Tcp.ServerBinding>> incoming =
         options.tls().isPresent()

@@ -186,6 +186,14 @@ public final class TcpOptions {
     return backoff;
   }
 
+  /**
+   * TCP's own idle timeout, a backstop for a connection silent both ways: the gate's and the
+   * sync's timers fire first, and a live session's keep-alives never let it fire.
+   */
+  Duration idleBackstop() {
+    return sync.idleTimeout().multipliedBy(2).plus(sync.handshakeTimeout());
+  }
+
   @Nullable Authenticator authenticator() {
     return secret == null ? null : new Authenticator(secret);
   }
