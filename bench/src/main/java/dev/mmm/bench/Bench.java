@@ -168,7 +168,7 @@ public final class Bench {
       dirs.delete(engineDir);
     }
     if (config.runs("P4")) {
-      outcomes.add(catchUp());
+      outcomes.add(CatchUpBench.measure(Carrier.JOIN, config, dirs, progress));
     }
     if (config.runs("P5")) {
       outcomes.addAll(reSync());
@@ -181,7 +181,7 @@ public final class Bench {
       outcomes.addAll(HotKey.measure(system, dirs, workload, config.rounds(), progress));
     }
     if (config.runs("P4-TCP")) {
-      outcomes.add(TcpCatchUp.measure(config, dirs, progress));
+      outcomes.add(CatchUpBench.measure(Carrier.TCP, config, dirs, progress));
     }
     if (config.runs("P6")) {
       outcomes.addAll(LivePropagation.outcomes(system, config, dirs, progress));
@@ -192,41 +192,6 @@ public final class Bench {
     // In name order (P7 runs before P4 as it shares P3's stores); P5's rows keep theirs.
     outcomes.sort(Comparator.comparing(Outcome::name));
     return outcomes;
-  }
-
-  /** P4: in a child JVM under the heap cap, the catch-up and the raw load back to back. */
-  private Outcome catchUp() {
-    Path dir = dirs.newDir("catch-up");
-    List<CatchUpChild.Round> results =
-        CatchUpChild.run(dir, config.keys(), config.rounds(), config.childArgs(), progress);
-    dirs.delete(dir);
-    List<Round> rounds = new ArrayList<>();
-    long peakUsed = 0;
-    long maxAfterGc = 0;
-    long cap = 0;
-    for (int r = 0; r < results.size(); r++) {
-      CatchUpChild.Round c = results.get(r);
-      rounds.add(
-          report("P4", r + 1, new Round(new Rate(c.entries(), c.engineNanos()),
-              new Rate(c.entries(), c.rawNanos()))));
-      progress.printf(
-          "  P4 round %d: heap during the sync: peak %,d MB (pools added), %,d MB after the"
-              + " fullest of %d GCs; cap %,d MB%n",
-          r + 1, c.heap().peakUsed() >> 20, c.heap().maxAfterGc() >> 20, c.heap().collections(),
-          c.heap().max() >> 20);
-      peakUsed = Math.max(peakUsed, c.heap().peakUsed());
-      maxAfterGc = Math.max(maxAfterGc, c.heap().maxAfterGc());
-      cap = c.heap().max();
-    }
-    return Outcome.throughput(
-            "P4",
-            String.format("catch-up %,d to empty peer, -Xmx%s / WriteBatch(1000)",
-                config.keys(), CatchUpChild.HEAP),
-            rounds, 0.33)
-        .withNote(String.format(
-            "P4 heap during the syncs: peak %,d MB of the pools added up, at most %,d MB in use"
-                + " after a GC; JVM cap %,d MB",
-            peakUsed >> 20, maxAfterGc >> 20, cap >> 20));
   }
 
   /** P5: two converged replicas sync again; three figures, three rows. */
