@@ -249,6 +249,13 @@ final class ClusterEndpoint {
         String remote = resolver.toSerializationFormat(r);
         if (!r.equals(ctx.getSelf()) && self.compareTo(remote) < 0
             && !opened.containsKey(remote)) {
+          // What this side opens is bounded like what it accepts: a member registering many
+          // endpoints under the name cannot make it run a replicator for each.
+          if (opened.size() + retiring.size() >= maxAccepted) {
+            ctx.getLog().warn("'{}' opens at most {} sessions: {} waits for the next listing",
+                db.name(), maxAccepted, remote);
+            continue;
+          }
           ActorRef<Replicator.Command> replicator = ctx.spawn(
               Replicator.create(db, StreamRefLink.to(r, ctx.getSelf(), options.handshakeTimeout()),
                   options, backoff),
@@ -288,8 +295,8 @@ final class ClusterEndpoint {
             Replication.flow(db, options, false, p -> me.tell(new AcceptedProgress(id, p))),
             kill, options.handshakeTimeout(), materializer);
       } catch (RuntimeException e) {
-        ctx.getLog().warn("cannot accept a session of '{}' from {}: {}", db.name(), remote,
-            e.toString());
+        refuse(open, remote, ErrorCode.CLOSED, "cannot accept a session of '" + db.name()
+            + "': " + e);
         return;
       }
       Accepted a = new Accepted(id, remote, open.from(), kill);

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** Adversarial review (review3) of the Cluster transport's bounds and lifecycle. */
-class ClusterReview3Test {
+class ClusterOpenedBoundTest {
   static final String NAME = "review3";
   static final int MAX = 8; // mmm.cluster.max-accepted-sessions in ClusterNodes
   final ClusterNodes nodes = new ClusterNodes();
