@@ -409,10 +409,8 @@ final class Batch {
         addLink(link, e.key());
       }
     }
-    for (Row gone : h.apply(e, bornSuperseded)) {
-      putLog(gone, false); // its value moves from the heads row into its own log row
-    }
-    putLog(e, !bornSuperseded && !e.stub());
+    h.apply(e, bornSuperseded);
+    putLog(e);
     changed.add(e.key());
     clock.put(e.peer(), new long[] {e.seq(), e.fingerprint()});
     entries++;
@@ -448,8 +446,8 @@ final class Batch {
     }
   }
 
-  private void putLog(Row r, boolean inHead) {
-    byte[] row = RowFormat.entry(r, inHead && r.value() != null);
+  private void putLog(Row r) {
+    byte[] row = RowFormat.entry(r);
     bytes += row.length;
     rows.put(ByteBuffer.wrap(Keyspace.log(r.peer(), r.seq())), row);
     staged.put(r.version(), r);
@@ -467,14 +465,14 @@ final class Batch {
     if (x.seq() > clock(x.peer()) || by.seq() > clock(by.peer()) || staged.containsKey(x)) {
       return false;
     }
-    Row xr = store.logRow(x).filter(r -> !r.inHead()).map(r -> r.row(List.of())).orElse(null);
+    Row xr = store.logRow(x).map(LogRow::row).orElse(null);
     LogRow byRow = store.logRow(by).orElse(null);
     if (xr == null || byRow == null || !Heads.collectable(xr, heads(xr.key()).contains(x),
         byRow.key(), byRow.links())) {
       return false;
     }
     mutations++;
-    putLog(xr.toStub(), false);
+    putLog(xr.toStub());
     return true;
   }
 

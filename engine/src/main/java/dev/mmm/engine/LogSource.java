@@ -1,13 +1,9 @@
 package dev.mmm.engine;
 
 import java.util.ArrayDeque;
-import java.util.Arrays;
 import java.util.HashMap;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.stream.Attributes;
 import org.apache.pekko.stream.Outlet;
@@ -17,12 +13,11 @@ import org.apache.pekko.stream.stage.AbstractOutHandler;
 import org.apache.pekko.stream.stage.AsyncCallback;
 import org.apache.pekko.stream.stage.GraphStage;
 import org.apache.pekko.stream.stage.GraphStageLogic;
-import org.jspecify.annotations.Nullable;
 
 /**
  * Streams log entries after a clock, each peer's in seq order, reading the store in chunks as
- * downstream pulls: memory stays at one chunk whatever the backlog (and the decoded heads rows
- * the chunks take values from, bounded, see {@link HeadsCache}). Peers take turns chunk by
+ * downstream pulls: memory stays at one chunk whatever the backlog. Log rows hold their values, so
+ * a chunk is one scan of each peer's log, never a read per entry. Peers take turns chunk by
  * chunk, so a peer whose log grows fast never holds back another's entries for more than one
  * chunk per peer. A one-shot stream stops at the clock of the instant it started; a live one,
  * having caught up, waits on the {@link ChangeFeed} and reads on from where it stopped. Where a
@@ -64,7 +59,6 @@ final class LogSource extends GraphStage<SourceShape<Replica.Stored>> {
     return new GraphStageLogic(shape) {
       private final Map<String, Long> position = new HashMap<>(options.from());
       private final ArrayDeque<Replica.Stored> buffer = new ArrayDeque<>();
-      private final HeadsCache heads = new HeadsCache();
       private Map<String, Long> target = Map.of();
       /** Where the next chunk starts: the peer after the one that filled the last. */
       private int turn;
@@ -119,7 +113,6 @@ final class LogSource extends GraphStage<SourceShape<Replica.Stored>> {
             }
             // Register before looking again, so a commit between the two is not missed.
             waiting = true;
-            heads.clear(); // caught up: a stream that waits holds no more than its chunk
             feed.await(wakeUp);
             fill();
           }
@@ -155,7 +148,6 @@ final class LogSource extends GraphStage<SourceShape<Replica.Stored>> {
             return;
           }
           Cursor c = now.cursor();
-          heads.newSnapshot();
           for (int i = 0; i < peers.size() && buffer.size() < CHUNK; i++) {
             String peer = peers.get((turn + i) % peers.size());
             read(c, peer);
@@ -179,96 +171,12 @@ final class LogSource extends GraphStage<SourceShape<Replica.Stored>> {
           if (seq > to) {
             break;
           }
-          LogRow row = RowFormat.entry(peer, seq, c.value());
-          Row r;
-          if (row.inHead() && !row.deleted()) {
-            r = heads.head(row, c);
-          } else {
-            r = row.row(List.of());
-          }
+          Row r = RowFormat.entry(peer, seq, c.value()).row();
           buffer.add(new Replica.Stored(r.entry(), r.fingerprint()));
           position.put(peer, seq);
           c.next();
         }
       }
     };
-  }
-
-  /**
-   * Where a stream finds the values of entries that are heads: in their keys' heads rows, read at
-   * the chunk's snapshot with a point read. A row of many heads (siblings) is decoded once and kept,
-   * looked up by version, while its bytes stay the same (checked once per chunk), so reading the log
-   * of a key with n siblings costs n, not n^2. Rows of a few heads are decoded each time: cheaper
-   * than keeping them. Bounded by {@link #MAX_ROWS} heads kept, and emptied while the stream waits.
-   */
-  final class HeadsCache {
-    static final int MAX_ROWS = 1 << 14;
-    /** Rows with fewer heads are not kept. */
-    static final int MIN_KEPT = 8;
-
-    private record Decoded(byte[] raw, Map<Version, Row> byVersion) {}
-
-    private final LinkedHashMap<String, Decoded> byKey = new LinkedHashMap<>(16, 0.75f, true);
-    private final Set<String> checked = new HashSet<>();
-    private int rows;
-
-    /** A chunk with a new snapshot begins: every key kept must be checked against it again. */
-    void newSnapshot() {
-      checked.clear();
-    }
-
-    void clear() {
-      byKey.clear();
-      checked.clear();
-      rows = 0;
-    }
-
-    /** The head the log row keeps its value in, as the cursor's snapshot holds it. */
-    Row head(LogRow row, Cursor c) {
-      String key = row.key();
-      Decoded kept = byKey.get(key);
-      if (kept == null || !checked.contains(key)) {
-        byte[] raw = store.headsRow(key, c);
-        if (kept != null && Arrays.equals(kept.raw(), raw)) {
-          checked.add(key);
-        } else {
-          if (kept != null) {
-            rows -= kept.byVersion().size();
-            byKey.remove(key);
-            kept = null;
-          }
-          List<Row> decoded = raw == null ? List.of() : RowFormat.heads(key, raw);
-          if (decoded.size() < MIN_KEPT) {
-            return row.row(decoded);
-          }
-          kept = keep(key, raw, decoded);
-        }
-      }
-      Row h = kept.byVersion().get(row.version());
-      if (h == null) {
-        throw new StoreException("log row " + row.version() + " keeps its value in the heads of '"
-            + key + "', which lack it");
-      }
-      return h;
-    }
-
-    private Decoded keep(String key, byte[] raw, List<Row> decoded) {
-      Map<Version, Row> byVersion = new HashMap<>(decoded.size() * 2);
-      for (Row h : decoded) {
-        byVersion.put(h.version(), h);
-      }
-      rows += byVersion.size();
-      var oldest = byKey.entrySet().iterator();
-      while (rows > MAX_ROWS && oldest.hasNext()) {
-        Map.Entry<String, Decoded> e = oldest.next();
-        rows -= e.getValue().byVersion().size();
-        checked.remove(e.getKey());
-        oldest.remove();
-      }
-      Decoded d = new Decoded(raw, byVersion);
-      byKey.put(key, d);
-      checked.add(key);
-      return d;
-    }
   }
 }

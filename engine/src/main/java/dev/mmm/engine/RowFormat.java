@@ -9,11 +9,10 @@ import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Row values (format 2). Peer and seq of a log row live in its key, so the value holds the rest:
+ * Row values (format 3). Peer and seq of a log row live in its key, so the value holds the rest:
  *
  * <pre>
- *   entry: flags(1) fingerprint(8) key links value(rest; none if deleted, a stub, or kept in the
- *          heads row)
+ *   entry: flags(1) fingerprint(8) key links value(rest; none if deleted or a stub)
  *   heads: varint n, n * (peer, varint seq, flags(1), fingerprint(8), links,
  *          [varint len, value] unless deleted)
  *   dot:   varint seq, fingerprint(8)                      -- a clock row
@@ -22,30 +21,35 @@ import org.jspecify.annotations.Nullable;
  *   fork:  varint seq, entry                               -- an own entry set aside by recovery
  * </pre>
  *
- * Strings are a varint length and UTF-8 bytes; fingerprints 8 bytes big-endian. Flags: bit 0 a
- * tombstone, bit 1 a log row whose value lives in the heads row of its key (see {@link LogRow}),
- * bit 2 a stub (history GC dropped the value).
+ * A head's value is in both its log row and its key's heads row: the heads row makes a {@code get}
+ * one read, the log row makes a log stream a scan (no read per entry), and the log row is written
+ * once and never moved. The second copy is cheap to write because log rows are keyed in seq order:
+ * LevelDB moves their tables down the levels without merging them again (see design.md).
+ *
+ * <p>Strings are a varint length and UTF-8 bytes; fingerprints 8 bytes big-endian. Flags: bit 0 a
+ * tombstone, bit 2 a stub (history GC dropped the value). Bit 1 marked, in format 2, a log row
+ * whose value lived only in the heads row; {@link Migration} rewrites those, and format 3 refuses
+ * it as damage.
  */
 final class RowFormat {
   private RowFormat() {}
 
-  static final int FORMAT_VERSION = 2;
+  static final int FORMAT_VERSION = 3;
   private static final int DELETED = 1;
   private static final int IN_HEAD = 2;
   private static final int STUB = 4;
 
-  /** The log row of {@code r}, with its value unless {@code inHead}. */
-  static byte[] entry(Row r, boolean inHead) {
-    boolean withValue = r.value() != null && !inHead;
-    Out out = new Out(48 + r.key().length() + (withValue ? r.value().length : 0));
-    entry(out, r, inHead, withValue);
+  /** The log row of {@code r}. */
+  static byte[] entry(Row r) {
+    Out out = new Out(48 + r.key().length() + (r.value() == null ? 0 : r.value().length));
+    entry(out, r);
     return out.bytes();
   }
 
-  private static void entry(Out out, Row r, boolean inHead, boolean withValue) {
-    out.b(flags(r) | (inHead ? IN_HEAD : 0)).fixed64(r.fingerprint()).string(r.key());
+  private static void entry(Out out, Row r) {
+    out.b(flags(r)).fixed64(r.fingerprint()).string(r.key());
     links(out, r.links());
-    if (withValue) {
+    if (r.value() != null) {
       out.raw(r.value());
     }
   }
@@ -60,28 +64,44 @@ final class RowFormat {
 
   private static LogRow entry(String peer, long seq, In in) {
     int flags = in.b();
+    if ((flags & IN_HEAD) != 0) {
+      throw new StoreException("corrupt log row " + peer + "@" + seq
+          + ": its value is marked as kept in the heads row (store format 2), never migrated");
+    }
     long fp = in.fixed64();
     boolean deleted = (flags & DELETED) != 0;
-    boolean inHead = (flags & IN_HEAD) != 0;
     boolean stub = (flags & STUB) != 0;
     String key = in.string();
     List<Version> links = links(in);
-    byte[] value = deleted || inHead || stub ? null : in.rest();
-    return new LogRow(peer, seq, key, links, deleted, stub, value, inHead, fp);
+    byte[] value = deleted || stub ? null : in.rest();
+    return new LogRow(peer, seq, key, links, deleted, stub, value, fp);
+  }
+
+  /**
+   * For {@link Migration}: the key of a format-2 log row whose value lived only in its heads row,
+   * or null for any other row (those read the same in format 3).
+   */
+  static @Nullable String format2InHeadKey(byte[] row) {
+    In in = new In(row);
+    if ((in.b() & IN_HEAD) == 0) {
+      return null;
+    }
+    in.fixed64();
+    return in.string();
   }
 
   /** An own entry recovery set aside for re-issue: its seq, then the entry with its value. */
   static byte[] fork(Row r) {
     Out out = new Out(64 + r.key().length() + (r.value() == null ? 0 : r.value().length));
     out.varint(r.seq());
-    entry(out, r, false, r.value() != null);
+    entry(out, r);
     return out.bytes();
   }
 
   static Row fork(String peer, byte[] row) {
     In in = new In(row);
     long seq = in.seq();
-    return entry(peer, seq, in).row(List.of());
+    return entry(peer, seq, in).row();
   }
 
   /** The heads row of a key: its heads sorted by (peer, seq), tombstones included. */

@@ -305,13 +305,13 @@ final class Store implements AutoCloseable {
     long version = RowFormat.varint(format);
     if (version == 1) {
       throw new StoreException(dir + " has store format 1, written by a pre-release of mmm (0.1) "
-          + "before fingerprints and history stubs; this version reads format "
-          + RowFormat.FORMAT_VERSION + " only: replicate its data into a new store with that "
-          + "pre-release");
+          + "before fingerprints and history stubs; this version reads formats 2 (migrated when "
+          + "opened) and " + RowFormat.FORMAT_VERSION + ": replicate its data into a new store "
+          + "with that pre-release");
     }
-    if (version != RowFormat.FORMAT_VERSION) {
-      throw new StoreException(dir + " has store format " + version
-          + "; this version reads format " + RowFormat.FORMAT_VERSION + " only");
+    if (version != 2 && version != RowFormat.FORMAT_VERSION) {
+      throw new StoreException(dir + " has store format " + version + "; this version reads"
+          + " formats 2 (migrated when opened) and " + RowFormat.FORMAT_VERSION);
     }
     byte[] idRow = db.get(META_ID);
     if (idRow == null || idRow.length == 0) {
@@ -322,6 +322,10 @@ final class Store implements AutoCloseable {
       throw new StoreException(
           dir + " belongs to peer '" + id + "', not '" + wantedId.get()
               + "': a store keeps its peer id for life, so its seqs are never reused");
+    }
+    if (version == 2) {
+      long rows = Migration.toFormat3(db, dir, META_FORMAT, Migration.BATCH_ROWS);
+      log.info("migrated {} from store format 2 to 3: {} log rows now hold their values", dir, rows);
     }
     return id;
   }
@@ -457,9 +461,9 @@ final class Store implements AutoCloseable {
     return row == null ? Optional.empty() : Optional.of(RowFormat.entry(v.peer(), v.seq(), row));
   }
 
-  /** The entry {@code v}, its value read from its key's heads row if it lives there. */
+  /** The entry {@code v}. */
   Optional<Row> row(Version v) {
-    return logRow(v).map(r -> r.row(r.inHead() ? heads(r.key()) : List.of()));
+    return logRow(v).map(LogRow::row);
   }
 
   /** A cursor, optionally over a snapshot of this instant; the caller closes it. */
