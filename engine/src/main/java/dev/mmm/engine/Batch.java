@@ -23,21 +23,12 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Each request is checked whole before any of it is staged ({@link #write}, {@link #check}),
  * so a bad request fails alone; staging itself only fails on a store that cannot be read.
- *
- * <p>A batch may be staged on top of a {@code parent}: the batch before it, sealed and being
- * written but not yet published to the store's memory. Every read of what the store holds then
- * looks at the parent's staged state first, so the batch sees the store as the parent leaves it.
- * Once the parent is published, {@link #parentPublished} drops it and the store answers alone. A
- * parent never changes recovery state ({@link #changesRecovery}), and a batch staged on a parent
- * takes no recovery, report or collect requests ({@link #takesOnlyWritesAndApplies}): those read
- * state that only the store keeps.
  */
 final class Batch {
   private static final byte[] EMPTY = new byte[0];
 
   private final Store store;
   private final Limits limits;
-  private @Nullable Batch parent;
   /** Staged clock: peer -> {seq, fingerprint}. */
   private final Map<String, long[]> clock = new HashMap<>();
   private final Map<String, Heads> heads;
@@ -68,20 +59,13 @@ final class Batch {
   private long mutations;
 
   Batch(Store store, Limits limits) {
-    this(store, limits, 16, null);
+    this(store, limits, 16);
   }
 
-  /**
-   * @param entries about how many entries the batch will stage, to size its tables once
-   * @param parent the batch sealed before this one and not yet published, if any
-   */
-  Batch(Store store, Limits limits, int entries, @Nullable Batch parent) {
-    if (parent != null && parent.changesRecovery()) {
-      throw new IllegalArgumentException("a batch that changes recovery state is no parent");
-    }
+  /** @param entries about how many entries the batch will stage, to size its tables once */
+  Batch(Store store, Limits limits, int entries) {
     this.store = store;
     this.limits = limits;
-    this.parent = parent;
     int capacity = (int) Math.min(1 << 16, entries * 4L / 3 + 1);
     this.heads = new HashMap<>(capacity);
     this.changed = new LinkedHashSet<>(capacity);
@@ -89,49 +73,20 @@ final class Batch {
     this.staged = new HashMap<>(capacity);
   }
 
-  /** The parent has been published: the store now holds all it staged. */
-  void parentPublished() {
-    parent = null;
-  }
-
-  /** Whether this batch sets or clears recovery state or rewrites the own log. */
-  boolean changesRecovery() {
-    return recoverySet != null || recoveryCleared || forksAdded > 0 || forksCleared
-        || rewrittenFrom > 0;
-  }
-
-  /** Whether {@code command} may be staged on a parent (see the class comment). */
-  static boolean takesOnlyWritesAndApplies(InternalCommand command) {
-    return command instanceof InternalCommand.Write
-        || command instanceof InternalCommand.ApplyEntries a && !a.recovering();
-  }
-
   long clock(String peer) {
     long[] dot = clock.get(peer);
-    if (dot != null) {
-      return dot[0];
-    }
-    return parent != null ? parent.clock(peer) : store.clock(peer);
+    return dot != null ? dot[0] : store.clock(peer);
   }
 
   private long fingerprint(String peer) {
     long[] dot = clock.get(peer);
-    if (dot != null) {
-      return dot[1];
-    }
-    return parent != null ? parent.fingerprint(peer)
-        : store.clockWithFingerprints().fingerprints().getOrDefault(peer, 0L);
+    return dot != null ? dot[1] : store.clockWithFingerprints().fingerprints().getOrDefault(peer, 0L);
   }
 
   /** The clock as this batch leaves it. */
   Map<String, Long> clockView() {
-    Map<String, Long> view;
-    if (parent != null) {
-      view = parent.clockView();
-    } else {
-      view = new TreeMap<>(Strings::compare);
-      view.putAll(store.clock());
-    }
+    Map<String, Long> view = new TreeMap<>(Strings::compare);
+    view.putAll(store.clock());
     clock.forEach((peer, dot) -> view.put(peer, dot[0]));
     return view;
   }
@@ -156,59 +111,13 @@ final class Batch {
   private Heads heads(String key) {
     Heads h = heads.get(key);
     if (h == null) {
-      Heads above = parent == null ? null : parent.stagedHeads(key);
-      h = Heads.of(key, above != null ? above.rows() : store.headsForWrite(key));
+      h = Heads.of(key, store.headsForWrite(key));
       if (h.isEmpty()) {
         loadedEmpty.add(key);
       }
       heads.put(key, h);
     }
     return h;
-  }
-
-  /** The heads of {@code key} as this batch or its parent staged them, if either read them. */
-  private @Nullable Heads stagedHeads(String key) {
-    Heads h = heads.get(key);
-    return h != null || parent == null ? h : parent.stagedHeads(key);
-  }
-
-  /** A log row this batch or its parent staged. */
-  private @Nullable Row stagedRow(Version v) {
-    Row r = staged.get(v);
-    return r != null || parent == null ? r : parent.stagedRow(v);
-  }
-
-  /** Keys of entries that link the unseen {@code v}, by LINK rows this batch or its parent staged. */
-  private Set<String> stagedLinkers(Version v) {
-    Set<String> here = linksAdded.get(v);
-    Set<String> above = parent == null ? Set.of() : parent.stagedLinkers(v);
-    if (here == null || here.isEmpty()) {
-      return above;
-    }
-    if (above.isEmpty()) {
-      return here;
-    }
-    Set<String> all = new HashSet<>(above);
-    all.addAll(here);
-    return all;
-  }
-
-  private boolean stagesLinks() {
-    return !linksAdded.isEmpty() || parent != null && parent.stagesLinks();
-  }
-
-  /** LINK rows staged and not resolved, here and in the parent. */
-  private long linksPending() {
-    return linksStaged + (parent == null ? 0 : parent.linksPending());
-  }
-
-  /** Peers this batch or its parent staged (a log or a link), whether the store knows them or not. */
-  private void stagedPeers(Set<String> into) {
-    into.addAll(clock.keySet());
-    into.addAll(peersLinked);
-    if (parent != null) {
-      parent.stagedPeers(into);
-    }
   }
 
   // ---- local writes ----
@@ -351,7 +260,7 @@ final class Batch {
             inCall = fingerprints(incoming, s); // from here on, each pass adds its entry
           }
           requireSame(e, fp, inCall.getOrDefault(e.version(), 0L));
-        } else if (stagedRow(e.version()) != null || e.seq() == store.clock(e.peer())) {
+        } else if (staged.containsKey(e.version()) || e.seq() == store.clock(e.peer())) {
           requireSame(e, fp, heldFingerprint(e.version()));
         } else {
           // Below the clock it takes a point read of the whole row: one per peer and request, at
@@ -409,7 +318,7 @@ final class Batch {
 
   /** The fingerprint of a held version, staged in this batch or committed; 0 if unknown. */
   private long heldFingerprint(Version v) {
-    Row here = stagedRow(v);
+    Row here = staged.get(v);
     if (here != null) {
       return here.fingerprint();
     }
@@ -421,12 +330,7 @@ final class Batch {
 
   /** Whether the store or this batch knows {@code peer}. */
   private boolean knowsPeer(String peer) {
-    return store.knowsPeer(peer) || stagesPeer(peer);
-  }
-
-  private boolean stagesPeer(String peer) {
-    return clock.containsKey(peer) || peersLinked.contains(peer)
-        || parent != null && parent.stagesPeer(peer);
+    return store.knowsPeer(peer) || clock.containsKey(peer) || peersLinked.contains(peer);
   }
 
   /**
@@ -438,10 +342,9 @@ final class Batch {
     if (more == 0) {
       return;
     }
-    Set<String> stagedPeers = new HashSet<>();
-    stagedPeers(stagedPeers);
-    stagedPeers.removeIf(store::knowsPeer);
-    long peers = store.peers() + stagedPeers.size() + more;
+    long staged = clock.keySet().stream().filter(p -> !store.knowsPeer(p)).count()
+        + peersLinked.stream().filter(p -> !clock.containsKey(p)).count();
+    long peers = store.peers() + staged + more;
     if (peers > limits.maxPeers()) {
       throw error.of("this database would know " + peers + " peers (holding their logs, or links"
           + " to their versions), more than maxPeers (" + limits.maxPeers() + ")");
@@ -485,7 +388,7 @@ final class Batch {
 
   private @Nullable Row ownRow(long seq) {
     Version v = new Version(store.id(), seq);
-    Row here = stagedRow(v);
+    Row here = staged.get(v);
     return here != null ? here : store.row(v).orElse(null);
   }
 
@@ -516,12 +419,10 @@ final class Batch {
   /** {@code v} has arrived: its LINK rows go, and it is born superseded if one is of its key. */
   private boolean resolveLinksTo(Version v, String key) {
     Set<String> stored = store.linkersOf(v);
-    if (stored.isEmpty() && !stagesLinks()) {
+    if (stored.isEmpty() && linksAdded.isEmpty()) {
       return false; // the common case: nothing links a version before it arrives
     }
     Set<String> linking = new HashSet<>(stored);
-    // The parent's LINK rows may or may not be written yet: counted once either way.
-    linking.addAll(parent == null ? Set.of() : parent.stagedLinkers(v));
     if (!linking.isEmpty()) {
       linksResolved.put(v, linking.size());
     }
@@ -538,8 +439,7 @@ final class Batch {
 
   private void addLink(Version target, String key) {
     Set<String> here = linksAdded.computeIfAbsent(target, t -> new HashSet<>());
-    if (!here.contains(key) && !store.hasLink(target, key)
-        && (parent == null || !parent.stagedLinkers(target).contains(key))) {
+    if (!here.contains(key) && !store.hasLink(target, key)) {
       here.add(key);
       linksStaged++;
       rows.put(ByteBuffer.wrap(Keyspace.link(target, key)), EMPTY);
@@ -562,7 +462,7 @@ final class Batch {
    * @return whether it was dropped
    */
   boolean collect(Version x, Version by) {
-    if (x.seq() > clock(x.peer()) || by.seq() > clock(by.peer()) || stagedRow(x) != null) {
+    if (x.seq() > clock(x.peer()) || by.seq() > clock(by.peer()) || staged.containsKey(x)) {
       return false;
     }
     Row xr = store.logRow(x).map(LogRow::row).orElse(null);
@@ -816,7 +716,7 @@ final class Batch {
   }
 
   private void checkUnseen(long more, Refusal error) {
-    long pending = linksPending();
+    long pending = linksStaged;
     if (more > 0 && store.unseenLinks() + pending + more > limits.maxUnseenLinks()) {
       throw error.of("this database already holds " + (store.unseenLinks() + pending)
           + " links to versions it has not seen; " + more + " more would exceed maxUnseenLinks ("
@@ -826,38 +726,15 @@ final class Batch {
 
   // ---- commit ----
 
-  /** What a sealed batch writes, and what its commit publishes once written. */
-  record Sealed(WriteBatch rows, long bytes, Store.Commit changes) implements AutoCloseable {
-    @Override
-    public void close() {
-      try {
-        rows.close();
-      } catch (java.io.IOException e) {
-        throw new StoreException("cannot release a write batch", e);
-      }
-    }
-  }
-
   /** Writes everything staged as one atomic batch, fsync'd when {@code sync}, then publishes it. */
   void commit(boolean sync) {
     if (isEmpty()) {
       return;
     }
-    try (Sealed sealed = seal()) {
-      store.commit(sealed.rows(), sync, sealed.bytes(), sealed.changes());
-    }
-  }
-
-  /**
-   * Encodes everything staged into one {@code WriteBatch}; nothing more may be staged here after.
-   * The caller writes it ({@link Store#write}), publishes it ({@link Store#publish}) and closes it.
-   */
-  Sealed seal() {
     List<String> keysAdded = new ArrayList<>();
     List<Version> added = new ArrayList<>();
     linksAdded.forEach((v, keys) -> keys.forEach(k -> added.add(v)));
-    WriteBatch wb = store.newWriteBatch();
-    try {
+    try (WriteBatch wb = store.newWriteBatch()) {
       rows.forEach((row, value) -> {
         if (value == null) {
           wb.delete(row.array());
@@ -880,15 +757,10 @@ final class Batch {
       }
       clock.forEach((peer, dot) -> wb.put(Keyspace.clock(peer), RowFormat.dot(dot[0], dot[1])));
       reports.forEach((peer, c) -> wb.put(Keyspace.peer(peer), RowFormat.clock(c)));
-    } catch (RuntimeException | Error e) {
-      try {
-        wb.close();
-      } catch (java.io.IOException | RuntimeException suppressed) {
-        e.addSuppressed(suppressed);
-      }
-      throw e;
+      store.commit(wb, sync, bytes, new Store.Commit(clock, reports, added, linksResolved,
+          keysAdded, recoverySet, recoveryCleared, forksAdded, forksCleared, rewrittenFrom));
+    } catch (java.io.IOException e) {
+      throw new StoreException("cannot release a write batch", e);
     }
-    return new Sealed(wb, bytes, new Store.Commit(clock, reports, added, linksResolved,
-        keysAdded, recoverySet, recoveryCleared, forksAdded, forksCleared, rewrittenFrom));
   }
 }

@@ -6,9 +6,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ForkJoinTask;
 import java.util.function.Consumer;
 import org.apache.pekko.Done;
@@ -36,14 +33,6 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>It batches by sending itself a {@link InternalCommand.Flush} on the first write of a batch:
  * the flush queues behind every write already waiting, so a batch is exactly what waited.
- *
- * <p>The group commit is pipelined: a sealed batch is written on the database's writer thread
- * while the actor stages the next one on top of it (see {@link Batch}), taking whatever arrives
- * meanwhile, so a batch grows while the one before it is written (and synced). A batch is
- * published and answered only once written, in order; the next is handed to the writer then. If a
- * write fails, the batch staged on it fails too, and nothing of it is written. Requests that read
- * state only the store keeps (recovery, reports, history GC) are staged only when nothing is being
- * written, and a batch that changes recovery state is written on the actor's own thread.
  *
  * <p>Supervision: no command can stop it. Each request is checked alone and fails alone; a
  * failure while staging a batch fails that batch's requests and writes nothing; a failed write
@@ -97,27 +86,6 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   private List<Pending> pending = new ArrayList<>();
   private int pendingEntries;
   private boolean flushQueued;
-  /** Writes sealed batches, one at a time, so the actor can stage the next meanwhile. */
-  private final ExecutorService writer;
-  /** The batch being written, if any. */
-  private @Nullable InFlight inFlight;
-  /** The batch staged on top of {@link #inFlight}, handed to the writer once that is published. */
-  private @Nullable Staged next;
-
-  /** Requests staged into one batch, with their answers so far. */
-  private static final class Staged {
-    final Batch batch;
-    final List<Pending> todo = new ArrayList<>();
-    final List<StatusReply<?>> answered = new ArrayList<>();
-    int entries;
-
-    Staged(Batch batch) {
-      this.batch = batch;
-    }
-  }
-
-  /** A sealed batch handed to the writer thread; {@code written} completes when it is written. */
-  private record InFlight(Staged staged, Batch.Sealed sealed, CompletableFuture<Void> written) {}
 
   private DatabaseBehavior(
       ActorContext<DatabaseCommand> ctx,
@@ -137,11 +105,6 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
     this.answers = answers;
     this.hooks = hooks;
     this.linger = linger;
-    this.writer = Executors.newSingleThreadExecutor(r -> {
-      Thread t = new Thread(r, "mmm-writer-" + store.id());
-      t.setDaemon(true);
-      return t;
-    });
   }
 
   @Override
@@ -171,12 +134,6 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
         .onMessageEquals(InternalCommand.Flush.INSTANCE, () -> {
           flushQueued = false;
           flush();
-          return this;
-        })
-        .onMessage(InternalCommand.Written.class, w -> {
-          if (inFlight != null && inFlight.written() == w.write()) {
-            finishInFlight(); // else a write the close already waited for
-          }
           return this;
         })
         .onMessage(InternalCommand.Close.class, this::onClose)
@@ -415,7 +372,8 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
           + " and takes no more until it is closed and opened again", failed.get()));
     }
     pending.add(new Pending(command, reply));
-    pendingEntries += entriesOf(command);
+    pendingEntries +=
+        command instanceof InternalCommand.ApplyEntries a ? Math.max(1, a.entries().size()) : 1;
     if (pendingEntries >= options.maxBatchEntries()) {
       flush();
     } else if (!flushQueued) {
@@ -427,195 +385,40 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
 
   // ---- the group commit ----
 
-  private static int entriesOf(InternalCommand command) {
-    return command instanceof InternalCommand.ApplyEntries a ? Math.max(1, a.entries().size()) : 1;
-  }
-
-  /**
-   * Stages what is pending: onto the batch being written if there is one (up to what may go on a
-   * parent), else into a new batch that is handed to the writer (or, if it changes recovery
-   * state, committed here).
-   */
   private void flush() {
-    while (!pending.isEmpty()) {
-      if (inFlight != null) {
-        if (next == null) {
-          next = new Staged(new Batch(store, limits, pendingEntries, inFlight.staged().batch));
-        }
-        if (!stageInto(next, true)) {
-          next = null;
-        }
-        return;
-      }
-      Staged fresh = new Staged(new Batch(store, limits, pendingEntries, null));
-      if (stageInto(fresh, false)) {
-        commit(fresh);
-      }
+    if (pending.isEmpty()) {
+      return;
     }
-  }
-
-  /**
-   * Stages pending requests into {@code s}, in order, until it holds {@code maxBatchEntries}, or,
-   * {@code onParent}, until a request that may not go on a parent.
-   *
-   * @return false if staging failed: then every request of {@code s} has been failed
-   */
-  private boolean stageInto(Staged s, boolean onParent) {
-    int taken = 0;
-    int entries = 0;
-    Throwable failure = null;
+    List<Pending> todo = pending;
+    int entries = pendingEntries;
+    pending = new ArrayList<>();
+    pendingEntries = 0;
+    List<StatusReply<?>> answered = new ArrayList<>(todo.size());
+    Batch batch = new Batch(store, limits, entries);
+    boolean committed = false;
     try {
-      while (taken < pending.size()) {
-        InternalCommand command = pending.get(taken).command();
-        int n = entriesOf(command);
-        if (onParent && !Batch.takesOnlyWritesAndApplies(command)
-            || !s.todo.isEmpty() && s.entries + n > options.maxBatchEntries()) {
-          break;
-        }
-        taken++;
-        entries += n;
-        s.todo.add(pending.get(taken - 1));
-        s.entries += n;
-        s.answered.add(stage(s.batch, command));
+      for (Pending p : todo) {
+        answered.add(stage(batch, p.command()));
       }
+      batch.commit(options.durable());
+      committed = true;
     } catch (Throwable t) {
       Fatal.rethrowIfFatal(t);
-      failure = t;
-    }
-    pending.subList(0, taken).clear();
-    pendingEntries -= entries;
-    if (failure != null) {
-      fail(s, failure);
-      return false;
-    }
-    return true;
-  }
-
-  /** Writes a staged batch: on the writer thread, or here if it changes recovery state. */
-  private void commit(Staged s) {
-    if (s.batch.isEmpty()) {
-      deliverAll(s.todo, s.answered); // every request failed alone, or changed nothing
-      return;
-    }
-    if (s.batch.changesRecovery()) {
-      try {
-        s.batch.commit(options.durable());
-      } catch (Throwable t) {
-        Fatal.rethrowIfFatal(t);
-        fail(s, t);
-        return;
+      if (!(t instanceof StoreFullException) && !(t instanceof DatabaseClosedException)) {
+        getContext().getLog().error("a group commit of {} requests failed; none was written",
+            todo.size(), t);
       }
-      published(s);
-      return;
-    }
-    Batch.Sealed sealed;
-    try {
-      sealed = s.batch.seal();
-    } catch (Throwable t) {
-      Fatal.rethrowIfFatal(t);
-      fail(s, t);
-      return;
-    }
-    CompletableFuture<Void> written = new CompletableFuture<>();
-    boolean sync = options.durable();
-    try {
-      writer.execute(() -> {
-        try {
-          store.write(sealed.rows(), sync, sealed.bytes());
-          written.complete(null);
-        } catch (Throwable t) {
-          written.completeExceptionally(t);
+      for (Pending p : todo) {
+        if (p.command() instanceof InternalCommand.ApplyEntries a) {
+          a.chain().breakChain();
         }
-      });
-    } catch (RejectedExecutionException stopped) {
-      sealed.close();
-      fail(s, new DatabaseClosedException("database " + store.dir() + " is closed"));
-      return;
-    }
-    inFlight = new InFlight(s, sealed, written);
-    getContext().pipeToSelf(written, (ok, err) -> new InternalCommand.Written(written));
-  }
-
-  /**
-   * The batch in flight has been written, or has failed: it is published and answered, the batch
-   * staged on it is handed to the writer (or failed with it), and what waited is staged.
-   */
-  private void finishInFlight() {
-    Throwable failure = completeInFlight();
-    Staged staged = next;
-    next = null;
-    if (staged != null) {
-      if (failure == null) {
-        staged.batch.parentPublished();
-        commit(staged);
-      } else {
-        fail(staged, failure instanceof StoreFullException
-                || failure instanceof DatabaseClosedException
-            ? failure
-            : new StoreException("the group commit this one was staged on failed: nothing of it"
-                + " was written", failure));
       }
+      answered.clear();
+      todo.forEach(p -> answered.add(StatusReply.error(t)));
     }
-    flush();
-  }
-
-  /** Publishes and answers the batch in flight once its write has ended; its failure, if any. */
-  private @Nullable Throwable completeInFlight() {
-    InFlight f = inFlight;
-    inFlight = null;
-    Throwable failure = null;
-    try {
-      f.written().join();
-    } catch (java.util.concurrent.CompletionException | java.util.concurrent.CancellationException e) {
-      failure = e.getCause() != null ? e.getCause() : e;
-    }
-    try {
-      f.sealed().close();
-    } catch (RuntimeException e) {
-      getContext().getLog().warn("cannot release a written batch", e);
-    }
-    if (failure != null) {
-      fail(f.staged(), failure);
-      return failure;
-    }
-    try {
-      store.publish(f.sealed().changes());
-    } catch (RuntimeException bug) {
-      // Written is written: its callers are answered whatever went wrong in memory.
-      getContext().getLog().error("publishing a written group commit failed", bug);
-    }
-    published(f.staged());
-    return null;
-  }
-
-  private void published(Staged s) {
-    deliverAll(s.todo, s.answered);
-    if (s.batch.entries() > 0) {
+    deliverAll(todo, answered);
+    if (committed && batch.entries() > 0) {
       feed.signal();
-    }
-  }
-
-  /** Fails every request of a batch that was not written. */
-  private void fail(Staged s, Throwable t) {
-    if (!(t instanceof StoreFullException) && !(t instanceof DatabaseClosedException)) {
-      getContext().getLog().error("a group commit of {} requests failed; none was written",
-          s.todo.size(), t);
-    }
-    for (Pending p : s.todo) {
-      if (p.command() instanceof InternalCommand.ApplyEntries a) {
-        a.chain().breakChain();
-      }
-    }
-    List<StatusReply<?>> failed = new ArrayList<>(s.todo.size());
-    s.todo.forEach(p -> failed.add(StatusReply.error(t)));
-    deliverAll(s.todo, failed);
-  }
-
-  /** Writes everything pending and waits for it: the pipeline is empty after. */
-  private void drain() {
-    flush();
-    while (inFlight != null) {
-      finishInFlight();
     }
   }
 
@@ -687,7 +490,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   // ---- the end ----
 
   private Behavior<DatabaseCommand> onClose(InternalCommand.Close close) {
-    drain();
+    flush();
     closeStore();
     close.promise().complete(Done.getInstance());
     return Behaviors.withTimers(timers -> {
@@ -697,7 +500,6 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   }
 
   private void closeStore() {
-    writer.shutdown();
     store.close();
     feed.signal();
     stopped.complete(Done.getInstance());
@@ -805,13 +607,6 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   private Behavior<DatabaseCommand> onStop() {
     DatabaseClosedException closed =
         new DatabaseClosedException("database " + store.dir() + " stopped before this request");
-    if (inFlight != null) {
-      completeInFlight(); // its write has begun: it is answered as it ends
-    }
-    if (next != null) {
-      fail(next, closed);
-      next = null;
-    }
     for (Pending p : pending) {
       deliver(p.reply(), StatusReply.error(closed));
     }

@@ -63,9 +63,6 @@ sealed interface InternalCommand extends DatabaseCommand {
     INSTANCE
   }
 
-  /** The writer thread has ended the write of the batch in flight (see {@link DatabaseBehavior}). */
-  record Written(CompletableFuture<Void> write) implements InternalCommand {}
-
   /** A closed database's actor has answered late callers long enough. */
   enum Linger implements InternalCommand {
     INSTANCE

@@ -589,27 +589,20 @@ final class Store implements AutoCloseable {
    */
   void commit(WriteBatch batch, boolean sync, long bytes, Commit changes) {
     if (changes.ownRewrittenFrom() == 0) {
-      write(batch, sync, bytes);
-      publish(changes);
+      write(batch, sync, bytes, changes);
       return;
     }
     // A log stream must see a rewrite of the own log together with its rows (see view): rare,
-    // so only such a commit takes the lock, across its write and its publication.
+    // so only such a commit takes the lock, across its write.
     rewriting.writeLock().lock();
     try {
-      write(batch, sync, bytes);
-      publish(changes);
+      write(batch, sync, bytes, changes);
     } finally {
       rewriting.writeLock().unlock();
     }
   }
 
-  /**
-   * Writes a sealed batch without publishing it: the pipelined group commit writes on its own
-   * thread, one batch at a time, and the database actor publishes. A commit that rewrites the own
-   * log goes through {@link #commit} instead.
-   */
-  void write(WriteBatch batch, boolean sync, long bytes) {
+  private void write(WriteBatch batch, boolean sync, long bytes, Commit changes) {
     StoreException earlier = failed;
     if (earlier != null) {
       throw new StoreException("database " + dir + " failed a write earlier (" + earlier.getMessage()
@@ -638,10 +631,10 @@ final class Store implements AutoCloseable {
       log.error("database {} failed a write; it refuses writes until it is opened again", dir, e);
       throw cause;
     }
+    publish(changes);
   }
 
-  /** Makes a written batch's changes visible in memory: the database actor's thread only. */
-  void publish(Commit c) {
+  private void publish(Commit c) {
     if (!c.clock().isEmpty()) {
       Map<String, Long> seqs = new TreeMap<>(Strings::compare);
       seqs.putAll(clock.seqs());
