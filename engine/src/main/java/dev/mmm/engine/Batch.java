@@ -200,40 +200,39 @@ final class Batch {
         throw new InvalidEntryException("entries must not contain null");
       }
       LogEntry<byte[]> e = s.entry();
-      String where = "entry " + e.peer() + "@" + e.seq();
       checkPeer(e.peer(), InvalidEntryException::new);
       checkKey(e.key(), InvalidEntryException::new);
       if (e.seq() < 1) {
-        throw new InvalidEntryException(where + ": seqs start at 1");
+        throw new InvalidEntryException(where(e) + ": seqs start at 1");
       }
       if (e.value() != null && e.value().length > limits.maxValueBytes()) {
-        throw new InvalidEntryException(where + ": its value of " + e.value().length
+        throw new InvalidEntryException(where(e) + ": its value of " + e.value().length
             + " bytes exceeds maxValueBytes (" + limits.maxValueBytes() + ")");
       }
       if (e.links().size() > limits.maxLinks()) {
-        throw new InvalidEntryException(where + " links " + e.links().size()
+        throw new InvalidEntryException(where(e) + " links " + e.links().size()
             + " versions, more than maxLinks (" + limits.maxLinks() + ")");
       }
       if (e.collected() && s.fingerprint() == 0) {
-        throw new InvalidEntryException(where + " is collected but carries no fingerprint");
+        throw new InvalidEntryException(where(e) + " is collected but carries no fingerprint");
       }
       long held = next.containsKey(e.peer()) ? next.get(e.peer()) : clock(e.peer());
       if (e.peer().equals(self) && !recovering && e.seq() > store.clock(self)) {
-        throw new InvalidEntryException(where + " is of this database's own log, beyond its clock ("
+        throw new InvalidEntryException(where(e) + " is of this database's own log, beyond its clock ("
             + store.clock(self) + "): a remote never extends this database's own log");
       }
       if (e.seq() - 1 > held) {
-        throw new InvalidEntryException(where + " would leave a hole: this database holds "
+        throw new InvalidEntryException(where(e) + " would leave a hole: this database holds "
             + e.peer() + " up to seq " + held);
       }
       for (Version link : e.links()) {
         checkPeer(link.peer(), InvalidEntryException::new);
         if (link.peer().equals(e.peer()) && link.seq() >= e.seq()) {
-          throw new InvalidEntryException(where + " links " + link
+          throw new InvalidEntryException(where(e) + " links " + link
               + ", not an earlier version of its peer");
         }
         if (link.peer().equals(self) && !recovering && link.seq() > store.clock(self)) {
-          throw new InvalidEntryException(where + " links " + link + ", beyond this database's own"
+          throw new InvalidEntryException(where(e) + " links " + link + ", beyond this database's own"
               + " clock (" + store.clock(self) + "): this store lost history its peers hold"
               + " (recover it), or the remote forged the link");
         }
@@ -250,7 +249,7 @@ final class Batch {
       long fp = e.collected() || (s.fingerprint() == 0 && !heldAlready) ? s.fingerprint()
           : Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value());
       if (s.fingerprint() != 0 && s.fingerprint() != fp) {
-        throw new InvalidEntryException(where + " carries a fingerprint that does not match its"
+        throw new InvalidEntryException(where(e) + " carries a fingerprint that does not match its"
             + " content");
       }
       if (heldAlready) {
@@ -292,6 +291,11 @@ final class Batch {
     }
   }
 
+  /** How an error names an entry: built only when one is thrown, not for every entry checked. */
+  private static String where(LogEntry<?> e) {
+    return "entry " + e.peer() + "@" + e.seq();
+  }
+
   /** The first fingerprint of each version in {@code incoming} before {@code upTo} (all checked). */
   private static Map<Version, Long> fingerprints(
       List<Replica.Stored> incoming, Replica.Stored upTo) {
@@ -309,7 +313,7 @@ final class Batch {
 
   private static void requireSame(LogEntry<byte[]> e, long theirs, long ours) {
     if (ours != 0 && ours != theirs) {
-      String where = "entry " + e.peer() + "@" + e.seq();
+      String where = where(e);
       throw new InvalidEntryException(where + " is not the " + where + " held here: peer id '"
           + e.peer() + "' names two histories (a store copied, or restored from a backup and"
           + " written again); that peer must recover (Replication.recover)");
