@@ -25,25 +25,24 @@ import org.iq80.leveldb.WriteOptions;
  */
 final class Migration {
   static final int BATCH_ROWS = 1000;
+  /** A batch is written once it holds this many bytes, however few rows (values reach 1 MiB). */
+  private static final long BATCH_BYTES = 4L << 20;
   /** Heads rows with fewer heads are decoded each time: cheaper than keeping them. */
   private static final int MIN_KEPT = 8;
-  private static final int MAX_KEPT_KEYS = 1024;
+  /** The decoded heads rows kept, in bytes of the rows they were decoded from. */
+  private static final long MAX_KEPT_BYTES = 32L << 20;
 
   private Migration() {}
 
   /** @return how many log rows were rewritten */
   static long toFormat3(DB db, Path dir, byte[] formatRow, int batchRows) {
     WriteOptions synced = new WriteOptions().sync(true);
-    Map<String, Map<Version, Row>> kept = new LinkedHashMap<>(16, 0.75f, true) {
-      @Override
-      protected boolean removeEldestEntry(Map.Entry<String, Map<Version, Row>> eldest) {
-        return size() > MAX_KEPT_KEYS;
-      }
-    };
+    Kept kept = new Kept();
     byte[] table = Keyspace.table(Keyspace.LOG);
     long rewritten = 0;
     WriteBatch batch = db.createWriteBatch();
     int staged = 0;
+    long stagedBytes = 0;
     try (DBIterator it = db.iterator()) {
       it.seek(table);
       while (it.hasNext()) {
@@ -57,13 +56,16 @@ final class Migration {
         }
         Keyspace.Reader at = new Keyspace.Reader(row.getKey(), Keyspace.LOG);
         Version v = new Version(at.string(), at.seq());
-        batch.put(row.getKey(), RowFormat.entry(head(db, dir, kept, key, v)));
+        byte[] entry = RowFormat.entry(head(db, dir, kept, key, v));
+        batch.put(row.getKey(), entry);
         rewritten++;
-        if (++staged == batchRows) {
+        stagedBytes += entry.length;
+        if (++staged == batchRows || stagedBytes >= BATCH_BYTES) {
           db.write(batch, synced);
           batch.close();
           batch = db.createWriteBatch();
           staged = 0;
+          stagedBytes = 0;
         }
       }
       batch.put(formatRow, RowFormat.varint(RowFormat.FORMAT_VERSION));
@@ -80,8 +82,30 @@ final class Migration {
     return rewritten;
   }
 
-  private static Row head(
-      DB db, Path dir, Map<String, Map<Version, Row>> kept, String key, Version v) {
+  /** Decoded heads rows of keys with many siblings, the least recently used dropped first. */
+  private static final class Kept {
+    private record Decoded(Map<Version, Row> byVersion, long bytes) {}
+
+    private final LinkedHashMap<String, Decoded> byKey = new LinkedHashMap<>(16, 0.75f, true);
+    private long bytes;
+
+    Map<Version, Row> get(String key) {
+      Decoded d = byKey.get(key);
+      return d == null ? null : d.byVersion();
+    }
+
+    void put(String key, Map<Version, Row> byVersion, long rowBytes) {
+      byKey.put(key, new Decoded(byVersion, rowBytes));
+      bytes += rowBytes;
+      var eldest = byKey.values().iterator();
+      while (bytes > MAX_KEPT_BYTES && eldest.hasNext()) {
+        bytes -= eldest.next().bytes();
+        eldest.remove();
+      }
+    }
+  }
+
+  private static Row head(DB db, Path dir, Kept kept, String key, Version v) {
     Map<Version, Row> heads = kept.get(key);
     if (heads == null) {
       byte[] raw = db.get(Keyspace.head(key));
@@ -90,7 +114,7 @@ final class Migration {
         heads.put(h.version(), h);
       }
       if (heads.size() >= MIN_KEPT) {
-        kept.put(key, heads);
+        kept.put(key, heads, raw.length);
       }
     }
     Row h = heads.get(v);
