@@ -382,12 +382,17 @@ final class Batch {
     return applied;
   }
 
+  /**
+   * The row of an entry {@link #check} passed. A fingerprint the entry carries was compared with
+   * its content there, so it is taken as it is rather than computed a second time.
+   */
   private static Row row(Replica.Stored s) {
     LogEntry<byte[]> e = s.entry();
-    if (!e.collected()) {
+    if (!e.collected() && s.fingerprint() == 0) {
       return Row.of(e);
     }
-    return new Row(e.peer(), e.seq(), e.key(), null, e.links(), e.deleted(), true, s.fingerprint());
+    return new Row(e.peer(), e.seq(), e.key(), e.value(), e.links(), e.deleted(), e.collected(),
+        s.fingerprint());
   }
 
   private @Nullable Row ownRow(long seq) {
