@@ -5,7 +5,6 @@ import org.fusesource.leveldbjni.internal.JniDBIterator;
 import org.fusesource.leveldbjni.internal.NativeDB;
 import org.fusesource.leveldbjni.internal.NativeIterator;
 import org.iq80.leveldb.DBIterator;
-import org.iq80.leveldb.ReadOptions;
 import org.iq80.leveldb.Snapshot;
 import org.jspecify.annotations.Nullable;
 
@@ -32,31 +31,18 @@ final class Cursor implements AutoCloseable {
   private final Store store;
   private final DBIterator owner;
   private final NativeIterator it;
-  private final ReadOptions pointReads;
   private final @Nullable Snapshot snapshot;
   private boolean closed;
 
   Cursor(Store store, DBIterator owner, @Nullable Snapshot snapshot) {
     this.store = store;
     this.owner = owner;
-    this.pointReads = new ReadOptions().fillCache(true);
-    if (snapshot != null) {
-      pointReads.snapshot(snapshot);
-    }
     this.snapshot = snapshot;
     try {
       this.it = (NativeIterator) NATIVE.get(owner);
     } catch (IllegalAccessException e) {
       throw new StoreException("cannot reach leveldbjni's native iterator", e);
     }
-  }
-
-  /**
-   * How point reads agree with this cursor: its snapshot, if any. Unlike a scan's, their blocks go
-   * into the cache: a log stream reads the heads of recently written keys again and again.
-   */
-  ReadOptions pointReads() {
-    return pointReads;
   }
 
   void seek(byte[] row) {

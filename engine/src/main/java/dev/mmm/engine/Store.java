@@ -435,16 +435,6 @@ final class Store implements AutoCloseable {
     return row == null ? List.of() : RowFormat.heads(key, row);
   }
 
-  /** The heads of {@code key} as the cursor's snapshot saw them. */
-  List<Row> heads(String key, Cursor at) {
-    byte[] row = headsRow(key, at);
-    return row == null ? List.of() : RowFormat.heads(key, row);
-  }
-
-  /** The heads row of {@code key}, undecoded, as the cursor's snapshot saw it. */
-  byte @Nullable [] headsRow(String key, Cursor at) {
-    return guard(() -> db.get(Keyspace.head(key), at.pointReads()));
-  }
 
   /** The writer's view of a key's heads: skips the read for a key that certainly has none. */
   List<Row> headsForWrite(String key) {
