@@ -5,6 +5,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.LongConsumer;
 import org.iq80.leveldb.DB;
 import org.iq80.leveldb.DBIterator;
 import org.iq80.leveldb.WriteBatch;
@@ -22,6 +23,10 @@ import org.iq80.leveldb.WriteOptions;
  * log row), so the next open migrates what is left. Rows are rewritten in log order; the heads rows
  * of keys with many siblings are kept decoded (bounded), so such a key costs its siblings once, not
  * once per sibling.
+ *
+ * <p>It writes the value of every head a second time, so it checks the room left before each
+ * batch ({@code roomFor}), as a commit does: a volume that fills under LevelDB is a SIGBUS, and a
+ * store that had room to open may have none for its migration. Refused, it stops where it is.
  */
 final class Migration {
   static final int BATCH_ROWS = 1000;
@@ -34,8 +39,12 @@ final class Migration {
 
   private Migration() {}
 
-  /** @return how many log rows were rewritten */
-  static long toFormat3(DB db, Path dir, byte[] formatRow, int batchRows) {
+  /**
+   * @param roomFor called with the bytes of each batch before it is written; throws (a {@link
+   *     StoreFullException}) to stop the migration where the volume lacks room for it
+   * @return how many log rows were rewritten
+   */
+  static long toFormat3(DB db, Path dir, byte[] formatRow, int batchRows, LongConsumer roomFor) {
     WriteOptions synced = new WriteOptions().sync(true);
     Kept kept = new Kept();
     byte[] table = Keyspace.table(Keyspace.LOG);
@@ -61,6 +70,7 @@ final class Migration {
         rewritten++;
         stagedBytes += entry.length;
         if (++staged == batchRows || stagedBytes >= BATCH_BYTES) {
+          roomFor.accept(stagedBytes);
           db.write(batch, synced);
           batch.close();
           batch = db.createWriteBatch();
@@ -69,6 +79,7 @@ final class Migration {
         }
       }
       batch.put(formatRow, RowFormat.varint(RowFormat.FORMAT_VERSION));
+      roomFor.accept(stagedBytes);
       db.write(batch, synced);
     } catch (java.io.IOException e) {
       throw new StoreException("cannot migrate " + dir + " to store format 3: " + e, e);

@@ -236,7 +236,7 @@ final class Store implements AutoCloseable {
       requireSpaceToOpen(volume, settings.minFreeBytes(), abs);
       repairTail(abs);
       db = JniDBFactory.factory.open(abs.toFile(), options());
-      String id = checkMeta(db, abs, settings.id());
+      String id = checkMeta(db, abs, settings.id(), volume, settings.minFreeBytes());
       Store store = new Store(abs, identity, token, db, id, volume, settings);
       store.load();
       store.verify();
@@ -285,7 +285,8 @@ final class Store implements AutoCloseable {
     }
   }
 
-  private static String checkMeta(DB db, Path dir, Optional<String> wantedId) throws IOException {
+  private static String checkMeta(DB db, Path dir, Optional<String> wantedId, FileStore volume,
+      long minFree) throws IOException {
     byte[] format = db.get(META_FORMAT);
     if (format == null) {
       try (var it = db.iterator()) {
@@ -324,7 +325,8 @@ final class Store implements AutoCloseable {
               + "': a store keeps its peer id for life, so its seqs are never reused");
     }
     if (version == 2) {
-      long rows = Migration.toFormat3(db, dir, META_FORMAT, Migration.BATCH_ROWS);
+      long rows = Migration.toFormat3(db, dir, META_FORMAT, Migration.BATCH_ROWS,
+          bytes -> requireSpaceToMigrate(volume, minFree, dir, bytes));
       log.info("migrated {} from store format 2 to 3: {} log rows now hold their values", dir, rows);
     }
     return id;
@@ -738,6 +740,31 @@ final class Store implements AutoCloseable {
       }
     }
     return logs;
+  }
+
+  /**
+   * Refuses a batch of the migration to format 3 of about {@code bytes}, reckoned as {@link
+   * #requireSpace} reckons a commit's: written twice over (log, then a table), beside what the
+   * logs hold now, it must leave {@code minFree} usable.
+   */
+  private static void requireSpaceToMigrate(FileStore volume, long minFree, Path dir, long bytes) {
+    if (minFree <= 0) {
+      return;
+    }
+    long logs;
+    try {
+      logs = logBytes(dir);
+    } catch (IOException e) {
+      logs = 2L * WRITE_BUFFER_BYTES; // what they can hold at most, about
+    }
+    long usable = usableSpace(volume, dir);
+    if (usable != Long.MAX_VALUE && usable - 2 * bytes - logs < minFree) {
+      throw new StoreFullException("the volume of " + dir + " has " + usable + " bytes usable: "
+          + "too few to migrate the store to format 3 (which writes the value of every head into "
+          + "its log row) and leave the " + minFree + " bytes the store keeps free (minFreeBytes);"
+          + " opening is refused until space is freed, and the migration goes on from where it"
+          + " stopped");
+    }
   }
 
   /**

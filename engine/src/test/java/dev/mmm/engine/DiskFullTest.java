@@ -167,6 +167,102 @@ class DiskFullTest {
     assertThat(await(db.get("k"))).containsExactly(next);
   }
 
+  /**
+   * Migrating a format-2 store writes the value of every head a second time (into its log row):
+   * on a volume that has room to open the store but not for that, opening must be refused with
+   * {@link StoreFullException} before the migration eats the space the store keeps free (a full
+   * volume under LevelDB is a SIGBUS), and once space is freed the migration finishes.
+   */
+  @Test
+  void migratingAFormat2StoreOnAShortVolumeIsRefusedAndFinishesOnceSpaceIsFreed()
+      throws Exception {
+    Path built = dbs.newDir();
+    int keys = 3000;
+    Database<String> writer = dbs.open(built, DatabaseOptions.of(Codec.utf8())
+        .withId(FaultChild.PEER));
+    List<java.util.concurrent.CompletionStage<Doc<String>>> puts = new ArrayList<>();
+    for (int i = 0; i < keys; i++) {
+      puts.add(writer.put("k" + i, incompressible(i, VALUE_BYTES)));
+    }
+    puts.forEach(TestDatabases::await);
+    dbs.close(writer);
+    toFormat2(built);
+
+    mountTmpfs();
+    Path logs = dbs.newDir();
+    Path dir = mount.resolve("db");
+    Files.createDirectories(dir);
+    try (Stream<Path> files = Files.list(built)) {
+      for (Path f : files.toList()) {
+        Files.copy(f, dir.resolve(f.getFileName().toString()));
+      }
+    }
+    // Room to open (the logs are empty), not for the 12 MB the migration writes.
+    setUsable(MIN_FREE + 2 * MIB);
+    ChildJvm.Result open = ChildJvm.run(logs, "open-migrate", 0,
+        "open", dir.toString(), Long.toString(MIN_FREE));
+    assertThat(open.ended()).as("the opener ran to its end (no crash): %s", open.describe())
+        .isTrue();
+    assertThat(open.starting("event open-"))
+        .as("opening a format-2 store with %d bytes usable", usable())
+        .singleElement().asString()
+        .startsWith("event open-refused " + StoreFullException.class.getName());
+    assertThat(usable()).as("the space the store keeps free is still free")
+        .isGreaterThanOrEqualTo(MIN_FREE);
+
+    removeFillers();
+    Database<String> db = dbs.open(dir, DatabaseOptions.of(Codec.utf8()).withId(FaultChild.PEER)
+        .withMinFreeBytes(MIN_FREE));
+    List<LogEntry<String>> log = await(db.log(LogOptions.all()).runWith(Sink.seq(), dbs.system()));
+    assertThat(log).hasSize(keys);
+    for (LogEntry<String> e : log) {
+      assertThat(e.value()).as("value of %s", e.key())
+          .isEqualTo(incompressible(Integer.parseInt(e.key().substring(1)), VALUE_BYTES));
+    }
+  }
+
+  /** A value snappy cannot shrink, so that the bytes on the volume are the bytes written. */
+  private static String incompressible(int n, int bytes) {
+    java.util.Random r = new java.util.Random(n);
+    StringBuilder b = new StringBuilder(bytes);
+    for (int i = 0; i < bytes; i++) {
+      b.append((char) ('!' + r.nextInt(90)));
+    }
+    return b.toString();
+  }
+
+  /**
+   * Rewrites a (closed) format-3 store as format 2 wrote it: a head's log row keeps no value and
+   * is flagged as keeping it in its key's heads row.
+   */
+  private static void toFormat2(Path dir) throws IOException {
+    try (org.iq80.leveldb.DB raw = org.fusesource.leveldbjni.JniDBFactory.factory.open(
+        dir.toFile(), new org.iq80.leveldb.Options())) {
+      byte[] table = Keyspace.table(Keyspace.HEAD);
+      try (org.iq80.leveldb.WriteBatch wb = raw.createWriteBatch();
+          org.iq80.leveldb.DBIterator it = raw.iterator()) {
+        for (it.seek(table); it.hasNext(); ) {
+          Map.Entry<byte[], byte[]> row = it.next();
+          if (!Keyspace.startsWith(row.getKey(), table)) {
+            break;
+          }
+          String key = new Keyspace.Reader(row.getKey(), Keyspace.HEAD).string();
+          for (Row h : RowFormat.heads(key, row.getValue())) {
+            if (h.value() != null) {
+              byte[] full = RowFormat.entry(h);
+              byte[] format2 = java.util.Arrays.copyOf(full, full.length - h.value().length);
+              format2[0] |= 2;
+              wb.put(Keyspace.log(h.peer(), h.seq()), format2);
+            }
+          }
+        }
+        wb.put(Keyspace.meta("format"), RowFormat.varint(2));
+        raw.write(wb, new org.iq80.leveldb.WriteOptions().sync(true));
+      }
+      raw.compactRange(null, null);
+    }
+  }
+
   /** No tmpfs needed: a threshold above what the volume has refuses opening. */
   @Test
   void openingIsRefusedWhenTheVolumeHasLessThanMinFreeBytes() throws Exception {

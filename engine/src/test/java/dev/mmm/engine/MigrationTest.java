@@ -109,7 +109,7 @@ class MigrationTest {
               throw e.getCause();
             }
           });
-      assertThatThrownBy(() -> Migration.toFormat3(failing, dir, FORMAT, 1))
+      assertThatThrownBy(() -> Migration.toFormat3(failing, dir, FORMAT, 1, bytes -> {}))
           .isInstanceOf(DBException.class);
       assertThat(writes.get()).isEqualTo(3);
       assertThat(RowFormat.varint(raw.get(FORMAT))).as("still format 2").isEqualTo(2);
@@ -125,7 +125,7 @@ class MigrationTest {
     List<String> once = contentsOf(dir);
     try (DB raw = JniDBFactory.factory.open(dir.toFile(), new Options())) {
       raw.put(FORMAT, RowFormat.varint(2)); // as if a crash came before the format row
-      assertThat(Migration.toFormat3(raw, dir, FORMAT, Migration.BATCH_ROWS)).isZero();
+      assertThat(Migration.toFormat3(raw, dir, FORMAT, Migration.BATCH_ROWS, bytes -> {})).isZero();
     }
     assertThat(contentsOf(dir)).isEqualTo(once);
   }
