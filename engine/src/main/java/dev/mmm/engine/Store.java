@@ -437,7 +437,6 @@ final class Store implements AutoCloseable {
     return row == null ? List.of() : RowFormat.heads(key, row);
   }
 
-
   /** The writer's view of a key's heads: skips the read for a key that certainly has none. */
   List<Row> headsForWrite(String key) {
     return keys.mightHave(key) ? heads(key) : List.of();
@@ -709,13 +708,22 @@ final class Store implements AutoCloseable {
       log.warn("cannot read the size of the logs of {}: {}", dir, e.toString());
       pending = 2L * WRITE_BUFFER_BYTES; // what they can hold at most, about
     }
-    long usable = usableSpace(volume, dir);
-    if (usable != Long.MAX_VALUE && usable - 2 * bytes - pending < minFreeBytes) {
+    long usable = usableIfShort(volume, dir, minFreeBytes, 2 * bytes + pending);
+    if (usable >= 0) {
       throw new StoreFullException("the volume of " + dir + " has " + usable
           + " bytes usable; after this write and after LevelDB has written the " + pending
           + " bytes its logs hold as tables it would have less than the " + minFreeBytes
           + " bytes the store keeps free (minFreeBytes): writes are refused until space is freed");
     }
+  }
+
+  /**
+   * The volume's usable bytes if writing {@code needed} more would leave it less than {@code
+   * minFree}; -1 if it has room (or its free space cannot be read: no check then).
+   */
+  private static long usableIfShort(FileStore volume, Path dir, long minFree, long needed) {
+    long usable = usableSpace(volume, dir);
+    return usable != Long.MAX_VALUE && usable - needed < minFree ? usable : -1;
   }
 
   /** The volume's usable bytes; Long.MAX_VALUE (no check) if it cannot be read. */
@@ -757,8 +765,8 @@ final class Store implements AutoCloseable {
     } catch (IOException e) {
       logs = 2L * WRITE_BUFFER_BYTES; // what they can hold at most, about
     }
-    long usable = usableSpace(volume, dir);
-    if (usable != Long.MAX_VALUE && usable - 2 * bytes - logs < minFree) {
+    long usable = usableIfShort(volume, dir, minFree, 2 * bytes + logs);
+    if (usable >= 0) {
       throw new StoreFullException("the volume of " + dir + " has " + usable + " bytes usable: "
           + "too few to migrate the store to format 3 (which writes the value of every head into "
           + "its log row) and leave the " + minFree + " bytes the store keeps free (minFreeBytes);"
@@ -778,8 +786,8 @@ final class Store implements AutoCloseable {
       return;
     }
     long logs = logBytes(dir);
-    long usable = usableSpace(volume, dir);
-    if (usable != Long.MAX_VALUE && usable - logs < minFree) {
+    long usable = usableIfShort(volume, dir, minFree, logs);
+    if (usable >= 0) {
       throw new StoreFullException("the volume of " + dir + " has " + usable + " bytes usable; "
           + "opening writes the " + logs + " bytes of its logs as a table and must then leave the "
           + minFree + " bytes the store keeps free (minFreeBytes): opening is refused until "
