@@ -32,7 +32,6 @@ final class Batch {
   /** Staged clock: peer -> {seq, fingerprint}. */
   private final Map<String, long[]> clock = new HashMap<>();
   private final Map<String, Heads> heads;
-  private final Set<String> loadedEmpty = new HashSet<>();
   private final Set<String> changed;
   /** LOG, LINK, FORK and META rows in write order; a null value deletes the row. */
   private final Map<ByteBuffer, byte[]> rows;
@@ -112,9 +111,6 @@ final class Batch {
     Heads h = heads.get(key);
     if (h == null) {
       h = Heads.of(key, store.headsForWrite(key));
-      if (h.isEmpty()) {
-        loadedEmpty.add(key);
-      }
       heads.put(key, h);
     }
     return h;
@@ -188,14 +184,15 @@ final class Batch {
    *     its clock are taken (normally a remote may never move this database's own clock)
    * @throws InvalidEntryException naming the first entry that breaks a rule
    */
-  void check(List<Replica.Stored> incoming, boolean recovering) {
+  void check(List<Replica.Stored> incoming, long[] content, boolean recovering) {
     String self = store.id();
     Map<String, Long> next = new HashMap<>();
     Set<String> newPeers = new HashSet<>();
     long unseen = 0;
     Map<Version, Long> inCall = null; // built only if the call repeats one of its own entries
     Map<String, Replica.Stored> below = new HashMap<>(); // per peer: the highest held below clock
-    for (Replica.Stored s : incoming) {
+    for (int i = 0; i < incoming.size(); i++) {
+      Replica.Stored s = incoming.get(i);
       if (s == null || s.entry() == null) {
         throw new InvalidEntryException("entries must not contain null");
       }
@@ -247,7 +244,7 @@ final class Batch {
       boolean heldAlready = e.seq() <= held && !(recovering && e.peer().equals(self));
       // Computed only where it is compared: staging a new entry computes it anyway.
       long fp = e.collected() || (s.fingerprint() == 0 && !heldAlready) ? s.fingerprint()
-          : Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value());
+          : content(e, content[i]);
       if (s.fingerprint() != 0 && s.fingerprint() != fp) {
         throw new InvalidEntryException(where(e) + " carries a fingerprint that does not match its"
             + " content");
@@ -289,6 +286,29 @@ final class Batch {
         peersLinked.add(p);
       }
     }
+  }
+
+  /**
+   * Per entry, the fingerprint of its content (0 for a collected entry, which has none to hash,
+   * and for one too malformed to hash, which {@link #check} refuses): what check and apply would
+   * otherwise compute on the writer's thread.
+   */
+  static long[] contentFingerprints(List<Replica.Stored> entries) {
+    long[] content = new long[entries.size()];
+    for (int i = 0; i < content.length; i++) {
+      Replica.Stored s = entries.get(i);
+      LogEntry<byte[]> e = s == null ? null : s.entry();
+      if (e != null && !e.collected() && e.peer() != null && e.key() != null) {
+        content[i] = Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value());
+      }
+    }
+    return content;
+  }
+
+  /** The fingerprint of {@code e}'s content: {@code computed} if it was, else computed now. */
+  private static long content(LogEntry<byte[]> e, long computed) {
+    return computed != 0 ? computed
+        : Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value());
   }
 
   /** How an error names an entry: built only when one is thrown, not for every entry checked. */
@@ -360,14 +380,15 @@ final class Batch {
    *
    * @return how many were new
    */
-  int apply(List<Replica.Stored> incoming, boolean recovering) {
+  int apply(List<Replica.Stored> incoming, long[] content, boolean recovering) {
     String self = store.id();
     int applied = 0;
-    for (Replica.Stored s : incoming) {
+    for (int i = 0; i < incoming.size(); i++) {
+      Replica.Stored s = incoming.get(i);
       LogEntry<byte[]> e = s.entry();
       if (recovering && e.peer().equals(self) && e.seq() <= clock(self)) {
         Row mine = ownRow(e.seq());
-        Row theirs = row(s);
+        Row theirs = row(s, content[i]);
         if (mine == null || mine.sameAs(theirs)) {
           continue;
         }
@@ -376,7 +397,7 @@ final class Batch {
       if (e.seq() <= clock(e.peer())) {
         continue;
       }
-      stage(row(s));
+      stage(row(s, content[i]));
       applied++;
     }
     return applied;
@@ -386,13 +407,11 @@ final class Batch {
    * The row of an entry {@link #check} passed. A fingerprint the entry carries was compared with
    * its content there, so it is taken as it is rather than computed a second time.
    */
-  private static Row row(Replica.Stored s) {
+  private static Row row(Replica.Stored s, long computed) {
     LogEntry<byte[]> e = s.entry();
-    if (!e.collected() && s.fingerprint() == 0) {
-      return Row.of(e);
-    }
+    long fp = !e.collected() && s.fingerprint() == 0 ? content(e, computed) : s.fingerprint();
     return new Row(e.peer(), e.seq(), e.key(), e.value(), e.links(), e.deleted(), e.collected(),
-        s.fingerprint());
+        fp);
   }
 
   private @Nullable Row ownRow(long seq) {
@@ -740,36 +759,36 @@ final class Batch {
     if (isEmpty()) {
       return;
     }
-    List<String> keysAdded = new ArrayList<>();
     List<Version> added = new ArrayList<>();
     linksAdded.forEach((v, keys) -> keys.forEach(k -> added.add(v)));
     try (WriteBatch wb = store.newWriteBatch()) {
-      rows.forEach((row, value) -> {
-        if (value == null) {
-          wb.delete(row.array());
-        } else {
-          wb.put(row.array(), value);
-        }
-      });
-      for (String key : changed) {
-        List<Row> h = heads.get(key).rows();
-        if (h.isEmpty()) {
-          wb.delete(Keyspace.head(key));
-        } else {
-          byte[] row = RowFormat.heads(h);
-          bytes += row.length;
-          wb.put(Keyspace.head(key), row);
-          if (loadedEmpty.contains(key)) {
-            keysAdded.add(key);
-          }
-        }
-      }
-      clock.forEach((peer, dot) -> wb.put(Keyspace.clock(peer), RowFormat.dot(dot[0], dot[1])));
-      reports.forEach((peer, c) -> wb.put(Keyspace.peer(peer), RowFormat.clock(c)));
+      Store.filling(() -> fill(wb));
       store.commit(wb, sync, bytes, new Store.Commit(clock, reports, added, linksResolved,
-          keysAdded, recoverySet, recoveryCleared, forksAdded, forksCleared, rewrittenFrom));
+          recoverySet, recoveryCleared, forksAdded, forksCleared, rewrittenFrom));
     } catch (java.io.IOException e) {
       throw new StoreException("cannot release a write batch", e);
     }
+  }
+
+  private void fill(WriteBatch wb) {
+    rows.forEach((row, value) -> {
+      if (value == null) {
+        wb.delete(row.array());
+      } else {
+        wb.put(row.array(), value);
+      }
+    });
+    for (String key : changed) {
+      List<Row> h = heads.get(key).rows();
+      if (h.isEmpty()) {
+        wb.delete(Keyspace.head(key));
+      } else {
+        byte[] row = RowFormat.heads(h);
+        bytes += row.length;
+        wb.put(Keyspace.head(key), row);
+      }
+    }
+    clock.forEach((peer, dot) -> wb.put(Keyspace.clock(peer), RowFormat.dot(dot[0], dot[1])));
+    reports.forEach((peer, c) -> wb.put(Keyspace.peer(peer), RowFormat.clock(c)));
   }
 }

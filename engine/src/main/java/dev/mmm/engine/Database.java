@@ -478,8 +478,11 @@ public final class Database<V> {
           throw new InvalidEntryException("entries and chain must not be null");
         }
         CompletableFuture<DatabaseCommand.Applied> promise = new CompletableFuture<>();
-        ref.tell(new InternalCommand.ApplyEntries(new ArrayList<>(entries), chain, recovering,
-            promise));
+        List<Stored> copy = new ArrayList<>(entries);
+        // Hashing every entry's content is a tenth of the writer's work: done here, on the
+        // caller's thread, by the engine's own code, so it is as trusted as if the writer did it.
+        ref.tell(new InternalCommand.ApplyEntries(copy, Batch.contentFingerprints(copy), chain,
+            recovering, promise));
         return promise;
       });
     }

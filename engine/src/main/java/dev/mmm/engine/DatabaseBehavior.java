@@ -204,8 +204,8 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
     for (LogEntry<byte[]> e : a.entries()) {
       stored.add(e == null ? null : new Replica.Stored(e, 0));
     }
-    return enqueue(new InternalCommand.ApplyEntries(stored, new Replica.Chain(), false,
-        new CompletableFuture<>()), reply);
+    return enqueue(new InternalCommand.ApplyEntries(stored, new long[stored.size()],
+        new Replica.Chain(), false, new CompletableFuture<>()), reply);
   }
 
   /**
@@ -454,8 +454,8 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
       if (!a.recovering()) {
         requireNoRecovery(batch);
       }
-      batch.check(a.entries(), a.recovering());
-      int applied = batch.apply(a.entries(), a.recovering());
+      batch.check(a.entries(), a.content(), a.recovering());
+      int applied = batch.apply(a.entries(), a.content(), a.recovering());
       return new DatabaseCommand.Applied(applied, batch.clockView());
     }
     if (command instanceof InternalCommand.Collect c) {

@@ -28,9 +28,13 @@ sealed interface InternalCommand extends DatabaseCommand {
   /**
    * Entries from a remote. Applies of one chain (one sync session) are written in order, and once
    * one fails the later ones write nothing.
+   *
+   * @param content per entry, the fingerprint of its content as {@link Batch#contentFingerprints}
+   *     computed it off the writer's thread; 0 where it was not, and the writer computes it
    */
   record ApplyEntries(
       List<Replica.Stored> entries,
+      long[] content,
       Replica.Chain chain,
       boolean recovering,
       CompletableFuture<DatabaseCommand.Applied> promise)

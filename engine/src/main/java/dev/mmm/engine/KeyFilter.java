@@ -12,11 +12,12 @@ import org.slf4j.LoggerFactory;
  * bloom filters, so for a new key that read is a miss that searches every level: the costliest
  * part of a put. This filter answers "certainly not there" from memory.
  *
- * <p>The one rule: it never says "absent" of a key that has a heads row. The writer adds a key only
- * once the batch that gave it a heads row is committed. On open, a background {@link Build} scans
- * the heads rows; it starts its pending list before it takes its snapshot, so every key is either
- * committed before the snapshot (and scanned) or added after the list exists (and kept). Until
- * that build is published every key is "maybe".
+ * <p>The one rule: it never says "absent" of a key that has a heads row. Holding more keys only costs
+ * reads, so the writer adds a key as soon as a batch stages a write to it and finds no heads, before
+ * that batch is committed; if the batch fails, the key is a false positive. On open, a background
+ * {@link Build} scans the heads rows; it starts its pending list before it takes its snapshot (and
+ * before the writer exists), so every key is either committed before the snapshot (and scanned) or
+ * added after the list exists (and kept). Until that build is published every key is "maybe".
  *
  * <p>It grows without scanning again: it is a chain of {@link Bloom} filters, and when the newest
  * is full a new one four times as large as them all takes the new keys; a key is "maybe" if any
@@ -33,7 +34,7 @@ final class KeyFilter {
   private static final long GROWTH = 4;
   /**
    * The most heap the filters of one store take: a sixteenth of the heap (at least 1 MiB). That
-   * holds some 25 million keys a GiB of heap at the filters' false positive rate.
+   * holds some 16 million keys a GiB of heap at the filters' false positive rate.
    */
   static final long MAX_BYTES = Math.max(1 << 20, Runtime.getRuntime().maxMemory() / 16);
 

@@ -81,7 +81,10 @@ public interface Replica {
   /** The log as {@link Database#rawLog} streams it, with fingerprints. */
   Source<Stored, NotUsed> log(LogOptions options);
 
-  /** Applies entries of other peers' logs: all or none, as {@link DatabaseCommand.Apply}. */
+  /**
+   * Applies entries of other peers' logs: all or none, as {@link DatabaseCommand.Apply}. Their
+   * content is hashed on the calling thread, so a value's bytes must not change once passed.
+   */
   CompletionStage<DatabaseCommand.Applied> apply(List<Stored> entries, Chain chain);
 
   /**

@@ -24,6 +24,7 @@ import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.fusesource.leveldbjni.JniDBFactory;
+import org.fusesource.leveldbjni.internal.NativeBuffer;
 import org.fusesource.leveldbjni.internal.NativeDB;
 import org.iq80.leveldb.CompressionType;
 import org.iq80.leveldb.DB;
@@ -62,6 +63,7 @@ final class Store implements AutoCloseable {
 
   /** LevelDB tuning shared with the raw baseline of the benchmarks. */
   static final int WRITE_BUFFER_BYTES = 16 << 20;
+  private static final int FILL_POOL_BYTES = 256 << 10;
 
   static final long CACHE_BYTES = 32L << 20;
 
@@ -93,7 +95,6 @@ final class Store implements AutoCloseable {
       Map<String, Map<String, Long>> reports,
       List<Version> linksAdded,
       Map<Version, Integer> linksResolved,
-      List<String> keysAdded,
       @Nullable String recoverySet,
       boolean recoveryCleared,
       int forksAdded,
@@ -439,7 +440,13 @@ final class Store implements AutoCloseable {
 
   /** The writer's view of a key's heads: skips the read for a key that certainly has none. */
   List<Row> headsForWrite(String key) {
-    return keys.mightHave(key) ? heads(key) : List.of();
+    List<Row> heads = keys.mightHave(key) ? heads(key) : List.of();
+    if (heads.isEmpty()) {
+      // Taken now, not once the write is committed: the filter's block is in cache now, and a
+      // key whose batch then fails is only a false positive.
+      keys.add(key);
+    }
+    return heads;
   }
 
   KeyFilter keyFilter() {
@@ -573,6 +580,21 @@ final class Store implements AutoCloseable {
   }
 
   /**
+   * Runs {@code fill}, whose puts copy rows into a {@link WriteBatch}, with leveldbjni's buffer
+   * pool on this thread: each put's two native copies then come from a {@value #FILL_POOL_BYTES}
+   * byte chunk instead of a malloc and a free each (larger rows still get their own). The copies
+   * are released as each put returns, so a chunk is freed once the pool moves past it.
+   */
+  static void filling(Runnable fill) {
+    NativeBuffer.pushMemoryPool(FILL_POOL_BYTES);
+    try {
+      fill.run();
+    } finally {
+      NativeBuffer.popMemoryPool();
+    }
+  }
+
+  /**
    * Writes one batch atomically (fsync'd when {@code sync}) and then publishes what it changed.
    * Refuses while the volume is short of space, and for good once a write has failed.
    *
@@ -645,7 +667,6 @@ final class Store implements AutoCloseable {
     }
     c.linksAdded().forEach(v -> noteUnseen(v, 1));
     c.linksResolved().forEach((v, n) -> noteUnseen(v, -n));
-    c.keysAdded().forEach(keys::add);
     if (c.recoverySet() != null) {
       recovery = c.recoverySet();
     } else if (c.recoveryCleared()) {
