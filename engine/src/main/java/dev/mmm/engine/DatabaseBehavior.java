@@ -7,6 +7,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinTask;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.DeadLetter;
@@ -32,7 +33,8 @@ import org.jspecify.annotations.Nullable;
  * live log streams.
  *
  * <p>It batches by sending itself a {@link InternalCommand.Flush} on the first write of a batch:
- * the flush queues behind every write already waiting, so a batch is exactly what waited.
+ * the flush queues behind every write already waiting, so a batch is exactly what waited (a
+ * durable batch smaller than the last commit first waits a moment for more, {@link CommitLinger}).
  *
  * <p>Supervision: no command can stop it. Each request is checked alone and fails alone; a
  * failure while staging a batch fails that batch's requests and writes nothing; a failed write
@@ -86,6 +88,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   private List<Pending> pending = new ArrayList<>();
   private int pendingEntries;
   private boolean flushQueued;
+  private final CommitLinger commitLinger;
 
   private DatabaseBehavior(
       ActorContext<DatabaseCommand> ctx,
@@ -105,6 +108,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
     this.answers = answers;
     this.hooks = hooks;
     this.linger = linger;
+    this.commitLinger = new CommitLinger(options.durable());
   }
 
   @Override
@@ -131,11 +135,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
           });
           return this;
         })
-        .onMessageEquals(InternalCommand.Flush.INSTANCE, () -> {
-          flushQueued = false;
-          flush();
-          return this;
-        })
+        .onMessageEquals(InternalCommand.Flush.INSTANCE, this::onFlush)
         .onMessage(InternalCommand.Close.class, this::onClose)
         .onMessageEquals(InternalCommand.Linger.INSTANCE, () -> this)
         .onSignal(PostStop.class, s -> onStop())
@@ -385,6 +385,22 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
 
   // ---- the group commit ----
 
+  private Behavior<DatabaseCommand> onFlush() {
+    flushQueued = false;
+    long wait = commitLinger.waitNanos(pending.size());
+    if (wait > 0) {
+      // Parked, not rescheduled: timers are milliseconds, the wait is tens of microseconds, and
+      // this thread is the writer's, which an fsync holds far longer. The flush then queues
+      // behind whatever arrived meanwhile.
+      LockSupport.parkNanos(wait);
+      flushQueued = true;
+      getContext().getSelf().tell(InternalCommand.Flush.INSTANCE);
+      return this;
+    }
+    flush();
+    return this;
+  }
+
   private void flush() {
     if (pending.isEmpty()) {
       return;
@@ -400,7 +416,12 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
       for (Pending p : todo) {
         answered.add(stage(batch, p.command()));
       }
-      batch.commit(options.durable());
+      long start = System.nanoTime();
+      try {
+        batch.commit(options.durable());
+      } finally {
+        commitLinger.committed(todo.size(), System.nanoTime() - start);
+      }
       committed = true;
     } catch (Throwable t) {
       Fatal.rethrowIfFatal(t);
