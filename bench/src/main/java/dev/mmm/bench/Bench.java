@@ -25,6 +25,8 @@ import org.slf4j.LoggerFactory;
  * <pre>
  *   P1  engine puts, 64 in flight, not durable    / raw WriteBatch(1000) ingest     goal >= 0.50
  *   P2  engine puts, 64 in flight, durable        / raw fsync'd single puts         goal >= 10
+ *   P1-rows, P2-rows  the engine's two rows a put, raw, one WriteBatch per 64 puts, synced for
+ *       P2, against the same raw rate and goal: the most any code writing those rows reaches
  *   P3  engine gets, 2 threads, 1 version per key / raw random gets, 2 threads      goal >= 0.50
  *   P4  catch-up of 1,000,000 entries to an empty peer over the in-process join,
  *       in a JVM capped at 256 MB  / raw WriteBatch(1000) ingest of the same keys   goal >= 0.33
@@ -74,6 +76,8 @@ import org.slf4j.LoggerFactory;
  * the run itself broke.
  */
 public final class Bench {
+  /** The peer id of the engine's stores in P1, P2 and P3 (its bytes are in every row). */
+  static final String PEER_ID = "bench";
   private static final Duration OPEN_GOAL = Duration.ofSeconds(1);
   private static final Duration RESYNC_GOAL = Duration.ofMillis(50);
   private static final int HELLO_BYTES_PER_PEER_GOAL = 64;
@@ -131,22 +135,10 @@ public final class Bench {
   List<Outcome> run() {
     List<Outcome> outcomes = new ArrayList<>();
     if (config.runs("P1")) {
-      List<Round> rounds = new ArrayList<>();
-      for (int r = 1; r <= config.rounds(); r++) {
-        rounds.add(report("P1", r, new Round(enginePuts(false), rawPuts(false))));
-      }
-      outcomes.add(
-          Outcome.throughput(
-              "P1", "put, " + config.inFlight() + " in flight / WriteBatch(1000)", rounds, 0.50));
+      outcomes.addAll(puts("P1", false, "put", "WriteBatch(1000)", 0.50));
     }
     if (config.runs("P2")) {
-      List<Round> rounds = new ArrayList<>();
-      for (int r = 1; r <= config.rounds(); r++) {
-        rounds.add(report("P2", r, new Round(enginePuts(true), rawPuts(true))));
-      }
-      outcomes.add(
-          Outcome.throughput(
-              "P2", "durable put, " + config.inFlight() + " in flight / fsync'd put", rounds, 10));
+      outcomes.addAll(puts("P2", true, "durable put", "fsync'd put", 10));
     }
     if (config.runs("P3") || config.runs("P7")) {
       Path rawDir = loadRaw();
@@ -221,6 +213,40 @@ public final class Bench {
         Outcome.figure("P5", String.format("re-sync: wall time, median of %d", f.runs()), median,
             " ms", String.format("<= %,d ms", RESYNC_GOAL.toMillis()),
             f.medianNanos() <= RESYNC_GOAL.toNanos()));
+  }
+
+  /**
+   * P1 or P2, and beside it the same goal for the engine's rows written raw (P1-rows, P2-rows):
+   * the two rows a put writes, in one WriteBatch per window of puts in flight, with none of the
+   * engine's code. A goal the rows miss cannot be met by any code that writes them.
+   */
+  private List<Outcome> puts(String name, boolean durable, String what, String raw, double goal) {
+    List<Round> engine = new ArrayList<>();
+    List<Round> rows = new ArrayList<>();
+    for (int r = 1; r <= config.rounds(); r++) {
+      Rate e = enginePuts(durable);
+      Rate w = rawPuts(durable);
+      engine.add(report(name, r, new Round(e, w)));
+      rows.add(report(name + "-rows", r, new Round(engineRows(durable), w)));
+    }
+    String window = config.inFlight() + " in flight / " + raw;
+    return List.of(
+        Outcome.throughput(name, what + ", " + window, engine, goal),
+        Outcome.throughput(name + "-rows", "its 2 rows raw, " + window, rows, goal));
+  }
+
+  /** The engine's rows for a put, written raw on a fresh store, a window of puts a batch. */
+  private Rate engineRows(boolean synced) {
+    Path dir = dirs.newDir("puts-rows");
+    Rate rate;
+    try (DB db = RawLevelDb.open(dir)) {
+      rate = RawLevelDb.engineRows(db, workload, new AtomicLong(), config.window(),
+          config.inFlight(), synced, PEER_ID);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    dirs.delete(dir);
+    return rate;
   }
 
   /** Raw puts on a fresh store: WriteBatch(1000), or one fsync'd put per write. */
@@ -335,7 +361,7 @@ public final class Bench {
   }
 
   private static DatabaseOptions<byte[]> options() {
-    return DatabaseOptions.of(Codec.bytes()).withId("bench");
+    return DatabaseOptions.of(Codec.bytes()).withId(PEER_ID);
   }
 
   private Round report(String name, int round, Round r) {

@@ -1,7 +1,9 @@
 package dev.mmm.bench;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
 import org.fusesource.leveldbjni.JniDBFactory;
@@ -79,6 +81,101 @@ final class RawLevelDb {
           db.put(Workload.keyBytes(i), w.value(i), sync);
           return 1;
         });
+  }
+
+  /**
+   * The two rows store format 3 writes for a put of a new key, with none of the engine's code: a
+   * log row keyed by (peer, seq), appended in seq order, with flags, fingerprint, key, links and
+   * value; and the key's heads row with its one head and the value again (shaped as {@code
+   * RowFormat} and {@code Keyspace} in mmm-engine shape them; keep in step). In batches of {@code
+   * batchSize}, as a group commit of that many puts writes them: how fast a put could be if all
+   * of the engine's own work were free.
+   *
+   * @param peerId the writer's peer id, as the engine writing them would have it
+   */
+  static Rate engineRows(DB db, Workload w, AtomicLong next, Window window, int batchSize,
+      boolean sync, String peerId) {
+    WriteOptions options = new WriteOptions().sync(sync);
+    byte[] peer = peerId.getBytes(StandardCharsets.UTF_8);
+    return Rate.of(
+        window,
+        () -> {
+          long first = next.getAndAdd(batchSize);
+          try (WriteBatch batch = db.createWriteBatch()) {
+            for (long i = first; i < first + batchSize; i++) {
+              byte[] key = Workload.keyBytes(i);
+              byte[] value = w.value(i);
+              long seq = i + 1;
+              long fingerprint = seq * 0x9E3779B97F4A7C15L;
+              batch.put(
+                  new Row(1 + peer.length + 2 + 8).b('L').keyString(peer).fixed64(seq).bytes(),
+                  new Row(1 + 8 + 1 + key.length + 1 + value.length)
+                      .b(0).fixed64(fingerprint).string(key).varint(0).raw(value).bytes());
+              batch.put(
+                  new Row(1 + key.length + 2).b('H').keyString(key).bytes(),
+                  new Row(1 + 1 + peer.length + 3 + 1 + 8 + 1 + 2 + value.length)
+                      .varint(1).string(peer).varint(seq).b(0).fixed64(fingerprint).varint(0)
+                      .varint(value.length).raw(value).bytes());
+            }
+            db.write(batch, options);
+          } catch (IOException e) {
+            throw new UncheckedIOException(e);
+          }
+          return batchSize;
+        });
+  }
+
+  /**
+   * A row's bytes, encoded as the engine encodes them: a string in a row key ends with 0x00 0x01
+   * (so keys sort by it), one in a row value has its length in front.
+   */
+  private static final class Row {
+    private final ByteArrayOutputStream out;
+
+    Row(int size) {
+      out = new ByteArrayOutputStream(size);
+    }
+
+    Row b(int b) {
+      out.write(b);
+      return this;
+    }
+
+    Row keyString(byte[] s) {
+      out.writeBytes(s);
+      return b(0).b(1);
+    }
+
+    Row string(byte[] s) {
+      varint(s.length);
+      out.writeBytes(s);
+      return this;
+    }
+
+    Row fixed64(long v) {
+      for (int shift = 56; shift >= 0; shift -= 8) {
+        out.write((int) (v >>> shift));
+      }
+      return this;
+    }
+
+    Row varint(long v) {
+      while ((v & ~0x7FL) != 0) {
+        out.write((int) ((v & 0x7F) | 0x80));
+        v >>>= 7;
+      }
+      out.write((int) v);
+      return this;
+    }
+
+    Row raw(byte[] bytes) {
+      out.writeBytes(bytes);
+      return this;
+    }
+
+    byte[] bytes() {
+      return out.toByteArray();
+    }
   }
 
   /** Writes keys {@code 0..n-1} in batches of 1000. */

@@ -133,6 +133,44 @@ class BenchTest {
     }
   }
 
+  /**
+   * P1-rows and P2-rows bound P1 and P2 only while their rows are the ones the engine writes: a
+   * put of a new key through the engine leaves rows of exactly their sizes, beside its META and
+   * CLOCK rows.
+   */
+  @Test
+  void theEnginesRowsAreTheRowsAnEnginePutWrites(@TempDir Path parent) throws Exception {
+    Workload w = new Workload(3);
+    Path engineDir = Files.createDirectory(parent.resolve("engine"));
+    Database<byte[]> db = Database.open(kit.system(),  engineDir,
+        DatabaseOptions.of(Codec.bytes()).withId(Bench.PEER_ID));
+    db.put(Workload.key(0), w.value(0)).toCompletableFuture().join();
+    db.close().toCompletableFuture().join();
+    List<String> engineRows = rowSizes(engineDir);
+
+    Path rawDir = Files.createDirectory(parent.resolve("rows"));
+    try (DB raw = RawLevelDb.open(rawDir)) {
+      assertThat(RawLevelDb.engineRows(raw, w, new AtomicLong(),
+          new Window(Duration.ZERO, Duration.ofSeconds(30), 1), 1, false, Bench.PEER_ID).ops())
+          .isEqualTo(1);
+    }
+    List<String> rows = rowSizes(rawDir);
+    assertThat(rows).hasSize(2);
+    assertThat(engineRows).containsAll(rows);
+  }
+
+  /** Each row of the LevelDB in {@code dir} as "key bytes + value bytes". */
+  private static List<String> rowSizes(Path dir) throws IOException {
+    List<String> sizes = new ArrayList<>();
+    try (DB db = RawLevelDb.open(dir); var it = db.iterator()) {
+      for (it.seekToFirst(); it.hasNext(); ) {
+        var row = it.next();
+        sizes.add(row.getKey().length + " + " + row.getValue().length);
+      }
+    }
+    return sizes;
+  }
+
   @Test
   void aTinyRunFillsTheTableAndLeavesNoFiles(@TempDir Path parent) throws Exception {
     BenchConfig config =
@@ -144,7 +182,7 @@ class BenchTest {
     }
     assertThat(outcomes)
         .extracting(Outcome::name)
-        .containsExactly("P1", "P2", "P3", "P4", "P4-TCP", "P5", "P5", "P5", "P6", "P6", "P7",
+        .containsExactly("P1", "P1-rows", "P2", "P2-rows", "P3", "P4", "P4-TCP", "P5", "P5", "P5", "P6", "P6", "P7",
             "P8", "P9", "P9", "TCP", "TCP", "TCP");
     for (Outcome o : outcomes) {
       assertThat(o.engine()).as(o.name()).isNotNegative();
