@@ -430,6 +430,11 @@ final class Batch {
     }
     Version self = e.version();
     Heads h = heads(e.key());
+    if (h.isEmpty()) {
+      // Into the key filter now, not once the batch is committed: the probe just loaded its block
+      // into the cache, and a key whose batch then fails is only a false positive.
+      store.keyFilter().add(e.key());
+    }
     mutations++;
     boolean bornSuperseded = resolveLinksTo(self, e.key());
     for (Version link : e.links()) {

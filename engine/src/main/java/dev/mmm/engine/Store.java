@@ -440,13 +440,7 @@ final class Store implements AutoCloseable {
 
   /** The writer's view of a key's heads: skips the read for a key that certainly has none. */
   List<Row> headsForWrite(String key) {
-    List<Row> heads = keys.mightHave(key) ? heads(key) : List.of();
-    if (heads.isEmpty()) {
-      // Taken now, not once the write is committed: the filter's block is in cache now, and a
-      // key whose batch then fails is only a false positive.
-      keys.add(key);
-    }
-    return heads;
+    return keys.mightHave(key) ? heads(key) : List.of();
   }
 
   KeyFilter keyFilter() {

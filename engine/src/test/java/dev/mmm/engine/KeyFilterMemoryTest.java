@@ -46,9 +46,39 @@ class KeyFilterMemoryTest {
     KeyFilter filter = store(db).keyFilter();
     Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> filter.builds() >= 1);
 
-    // The filter's floor (keyFilterMinKeys, 1024 keys at 12 bits) is 2 KiB.
+    // The filter's floor (keyFilterMinKeys, 1024 keys at 24 bits) is 4 KiB.
     assertThat(filter.bytes()).as("heap bytes of the key filter of %d keys", keys)
         .isLessThan(64 << 10);
+  }
+
+  /**
+   * The writer adds a key to the filter when it stages an entry of it, before the commit. A write
+   * refused before it is staged must add nothing, and one staged again and again (retried after
+   * failed commits) must count once, or the filter grows to its bound with keys that were never
+   * written (the review of that change found both).
+   */
+  @Test
+  void refusedAndRetriedWritesDoNotGrowTheFilter() throws Exception {
+    Store store = Store.open(dbs.newDir(), new Store.Settings(Optional.of("A"), 0, 1024));
+    try {
+      KeyFilter filter = store.keyFilter();
+      Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> filter.builds() >= 1);
+      long before = filter.bytes();
+      Limits limits = DatabaseOptions.of(Codec.bytes()).limits();
+      for (int i = 0; i < 50_000; i++) {
+        String key = "refused" + i;
+        Throwable refused = catchThrowable(() -> new Batch(store, limits)
+            .write(key, new byte[] {1}, List.of(new Version("A", 5)))); // beyond the own clock
+        assertThat(refused).isInstanceOf(IllegalArgumentException.class);
+      }
+      for (int i = 0; i < 50_000; i++) {
+        new Batch(store, limits).write("retried", new byte[] {1}, List.of()); // never committed
+      }
+      assertThat(filter.bytes()).as("heap bytes of the key filter").isEqualTo(before);
+      assertThat(filter.chained()).isEqualTo(1);
+    } finally {
+      store.close();
+    }
   }
 
   /** Past its bound the chain stops growing; its newest filter takes the keys, never losing one. */
