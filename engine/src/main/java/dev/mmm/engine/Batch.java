@@ -1,11 +1,9 @@
 package dev.mmm.engine;
 
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -33,8 +31,12 @@ final class Batch {
   private final Map<String, long[]> clock = new HashMap<>();
   private final Map<String, Heads> heads;
   private final Set<String> changed;
-  /** LOG, LINK, FORK and META rows in write order; a null value deletes the row. */
-  private final Map<ByteBuffer, byte[]> rows;
+  /**
+   * LOG, LINK, FORK and META rows in the order staged, written in that order, so where a row is
+   * staged twice (a LINK row added then resolved, an own log row set aside then taken by a
+   * remote's entry) the later one wins, as LevelDB applies a batch. A null value deletes the row.
+   */
+  private final List<RowWrite> rows;
   /** Log rows staged here, by version, for entries that read them back in this batch. */
   private final Map<Version, Row> staged;
   private final Map<String, Map<String, Long>> reports = new HashMap<>();
@@ -68,7 +70,7 @@ final class Batch {
     int capacity = (int) Math.min(1 << 16, entries * 4L / 3 + 1);
     this.heads = new HashMap<>(capacity);
     this.changed = new LinkedHashSet<>(capacity);
-    this.rows = new LinkedHashMap<>(2 * capacity);
+    this.rows = new ArrayList<>(capacity);
     this.staged = new HashMap<>(capacity);
   }
 
@@ -465,7 +467,7 @@ final class Batch {
       linksStaged -= here.size();
     }
     for (String k : linking) {
-      rows.put(ByteBuffer.wrap(Keyspace.link(v, k)), null);
+      rows.add(new RowWrite(Keyspace.link(v, k), null));
     }
     return linking.contains(key);
   }
@@ -475,14 +477,14 @@ final class Batch {
     if (!here.contains(key) && !store.hasLink(target, key)) {
       here.add(key);
       linksStaged++;
-      rows.put(ByteBuffer.wrap(Keyspace.link(target, key)), EMPTY);
+      rows.add(new RowWrite(Keyspace.link(target, key), EMPTY));
     }
   }
 
   private void putLog(Row r) {
     byte[] row = RowFormat.entry(r);
     bytes += row.length;
-    rows.put(ByteBuffer.wrap(Keyspace.log(r.peer(), r.seq())), row);
+    rows.add(new RowWrite(Keyspace.log(r.peer(), r.seq()), row));
     staged.put(r.version(), r);
   }
 
@@ -558,7 +560,7 @@ final class Batch {
 
   /** From now on, and across restarts, the store refuses writes and syncs until it recovers. */
   void requireRecovery(String reason) {
-    rows.put(ByteBuffer.wrap(Store.recoveryRow()), reason.getBytes(StandardCharsets.UTF_8));
+    rows.add(new RowWrite(Store.recoveryRow(), reason.getBytes(StandardCharsets.UTF_8)));
     recoverySet = reason;
     recoveryCleared = false;
     mutations++;
@@ -583,11 +585,10 @@ final class Batch {
       if (fork == null) {
         throw new StoreException("own log row " + v + " is missing");
       }
-      rows.put(ByteBuffer.wrap(Keyspace.fork(store.forkCount() + forksAdded)),
-          RowFormat.fork(fork));
+      rows.add(new RowWrite(Keyspace.fork(store.forkCount() + forksAdded), RowFormat.fork(fork)));
       forksAdded++;
       setAside.add(fork);
-      rows.put(ByteBuffer.wrap(Keyspace.log(self, seq)), null);
+      rows.add(new RowWrite(Keyspace.log(self, seq), null));
       staged.remove(v);
       if (heads(fork.key()).remove(v).isPresent()) {
         changed.add(fork.key());
@@ -677,10 +678,10 @@ final class Batch {
       again.addAll(rewrite(fork.key(), fork.stub() ? null : fork.value(), kept));
     }
     for (int i = 0; i < store.forkCount() + forksAdded; i++) {
-      rows.put(ByteBuffer.wrap(Keyspace.fork(i)), null);
+      rows.add(new RowWrite(Keyspace.fork(i), null));
     }
     forksCleared = true;
-    rows.put(ByteBuffer.wrap(Store.recoveryRow()), null);
+    rows.add(new RowWrite(Store.recoveryRow(), null));
     recoverySet = null;
     recoveryCleared = true;
     return again;
@@ -775,14 +776,16 @@ final class Batch {
     }
   }
 
+  private record RowWrite(byte[] key, byte @Nullable [] value) {}
+
   private void fill(WriteBatch wb) {
-    rows.forEach((row, value) -> {
-      if (value == null) {
-        wb.delete(row.array());
+    for (RowWrite row : rows) {
+      if (row.value() == null) {
+        wb.delete(row.key());
       } else {
-        wb.put(row.array(), value);
+        wb.put(row.key(), row.value());
       }
-    });
+    }
     for (String key : changed) {
       List<Row> h = heads.get(key).rows();
       if (h.isEmpty()) {
