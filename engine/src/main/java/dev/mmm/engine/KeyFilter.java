@@ -99,6 +99,16 @@ final class KeyFilter {
     }
   }
 
+  /**
+   * Drops the filters, and any build's pending keys (a build still running then publishes
+   * nothing): a closed database's actor answers late callers for a while and holds its store,
+   * which should not hold a few bytes per key all that time.
+   */
+  synchronized void release() {
+    chain = null;
+    pending = null;
+  }
+
   /** Filters built so far by a scan (for tests). */
   synchronized int builds() {
     return builds;

@@ -825,6 +825,7 @@ final class Store implements AutoCloseable {
           }
         }
         closeQuietly(db);
+        keys.release();
       } finally {
         OPEN.remove(identity, token); // by the first close only: a later open may hold it now
       }

@@ -81,6 +81,27 @@ class KeyFilterMemoryTest {
     }
   }
 
+  /**
+   * A closed database's actor keeps answering late callers for a minute and holds its store
+   * meanwhile; the store's filter (about 10 MB at a million keys) is dropped at close.
+   */
+  @Test
+  void closingAStoreDropsItsFilter() throws Exception {
+    Store store = Store.open(dbs.newDir(), new Store.Settings(Optional.of("A"), 0, 1024));
+    KeyFilter filter = store.keyFilter();
+    Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> filter.builds() >= 1);
+    Limits limits = DatabaseOptions.of(Codec.bytes()).limits();
+    Batch batch = new Batch(store, limits);
+    for (int i = 0; i < 5_000; i++) {
+      batch.write("k" + i, new byte[] {1}, List.of());
+    }
+    batch.commit(false);
+    assertThat(filter.bytes()).isPositive();
+    store.close();
+    assertThat(filter.bytes()).isZero();
+    assertThat(filter.mightHave("k1")).as("no filter: every key is maybe").isTrue();
+  }
+
   /** Past its bound the chain stops growing; its newest filter takes the keys, never losing one. */
   @Test
   void aChainAtItsBoundStopsGrowingAndStillHasEveryKey() {
