@@ -1,7 +1,7 @@
 package dev.mmm.engine;
 
-import java.util.ArrayList;
-import java.util.List;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -52,7 +52,8 @@ final class KeyFilter {
   private final long maxBytes;
   /** Null until the first build is published; then only the writer changes it. */
   private volatile @Nullable Chain chain;
-  private @Nullable List<String> pending;
+  /** A set: a key staged again and again (writes retried after failed commits) is kept once. */
+  private @Nullable Set<String> pending;
   private int builds;
 
   KeyFilter(Store store, long minKeys) {
@@ -126,6 +127,11 @@ final class KeyFilter {
     return c == null ? 0 : c.bytes;
   }
 
+  /** Keys a running build holds for its publish (for tests). */
+  synchronized int pendingKeys() {
+    return pending == null ? 0 : pending.size();
+  }
+
   /** Whether a build is running (for tests). */
   synchronized boolean building() {
     return pending != null;
@@ -138,7 +144,7 @@ final class KeyFilter {
     }
     // Before the snapshot: a key committed from now on is kept here, one committed before is in
     // the snapshot the scan takes.
-    pending = new ArrayList<>();
+    pending = new HashSet<>();
     try {
       BUILDS.get().accept(new Build());
     } catch (Throwable e) { // an OutOfMemoryError too, when no thread can be started

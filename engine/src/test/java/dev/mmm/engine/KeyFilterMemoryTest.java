@@ -81,6 +81,33 @@ class KeyFilterMemoryTest {
     }
   }
 
+  /** While the open's build runs, a key staged again and again is kept for its publish once. */
+  @Test
+  void retriedWritesDuringABuildAreKeptOnce() throws Exception {
+    List<KeyFilter.Build> started = new ArrayList<>();
+    KeyFilter.BUILDS.set(started::add);
+    Store store;
+    try {
+      store = Store.open(dbs.newDir(), new Store.Settings(Optional.of("A"), 0, 1024));
+    } finally {
+      KeyFilter.BUILDS.remove();
+    }
+    try {
+      KeyFilter filter = store.keyFilter();
+      assertThat(filter.building()).isTrue();
+      Limits limits = DatabaseOptions.of(Codec.bytes()).limits();
+      for (int i = 0; i < 50_000; i++) {
+        new Batch(store, limits).write("retried", new byte[] {1}, List.of()); // never committed
+      }
+      assertThat(filter.pendingKeys()).isEqualTo(1);
+      started.get(0).run();
+      assertThat(filter.builds()).isEqualTo(1);
+      assertThat(filter.mightHave("retried")).isTrue();
+    } finally {
+      store.close();
+    }
+  }
+
   /**
    * A closed database's actor keeps answering late callers for a minute and holds its store
    * meanwhile; the store's filter (about 10 MB at a million keys) is dropped at close.
