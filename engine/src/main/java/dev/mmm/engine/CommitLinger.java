@@ -42,7 +42,7 @@ final class CommitLinger {
     return wait;
   }
 
-  /** A commit (or a failed one) of {@code requests} took {@code nanos}; the next batch starts afresh. */
+  /** A commit (or a failed one) of {@code requests} took {@code nanos}: the next batch is new. */
   void committed(int requests, long nanos) {
     lastRequests = requests;
     lastNanos = nanos;

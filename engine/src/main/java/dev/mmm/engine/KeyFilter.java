@@ -12,8 +12,8 @@ import org.slf4j.LoggerFactory;
  * bloom filters, so for a new key that read is a miss that searches every level: the costliest
  * part of a put. This filter answers "certainly not there" from memory.
  *
- * <p>The one rule: it never says "absent" of a key that has a heads row. Holding more keys only costs
- * reads, so the writer adds a key as soon as a batch stages an entry of it and finds no heads,
+ * <p>The one rule: it never says "absent" of a key that has a heads row. Holding more keys only
+ * costs reads, so the writer adds a key as soon as a batch stages an entry of it and finds no heads,
  * before that batch is committed; if the batch fails, the key is a false positive. A key the chain
  * already says "maybe" of is not counted again, so writes retried after failed commits do not grow
  * it, and a write refused before it is staged adds nothing. On open, a background
