@@ -301,7 +301,7 @@ final class Batch {
       Replica.Stored s = entries.get(i);
       LogEntry<byte[]> e = s == null ? null : s.entry();
       if (e != null && !e.collected() && e.peer() != null && e.key() != null) {
-        content[i] = Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value());
+        content[i] = content(e, 0);
       }
     }
     return content;

@@ -52,16 +52,21 @@ final class Bloom {
     return 8L * words.length;
   }
 
-  void put(long hash) {
+  /** Adds {@code hash}; whether any of its bits was new (false: it already read as held). */
+  boolean put(long hash) {
     int base = ((int) (hash >>> 32) & blockMask) << 3;
     long bits = mix(hash);
+    long added = 0;
     for (int i = 0; i < PROBES; i++, bits >>>= 9) {
       if (i == PER_MIX) {
         bits = remix(hash);
       }
       int bit = (int) bits & 511;
-      words[base + (bit >>> 6)] |= 1L << bit;
+      long word = words[base + (bit >>> 6)];
+      added |= ~word & (1L << bit);
+      words[base + (bit >>> 6)] = word | (1L << bit);
     }
+    return added != 0;
   }
 
   boolean mightContain(long hash) {

@@ -14,8 +14,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The one rule: it never says "absent" of a key that has a heads row. Holding more keys only
  * costs reads, so the writer adds a key as soon as a batch stages an entry of it and finds no heads,
- * before that batch is committed; if the batch fails, the key is a false positive. A key the chain
- * already says "maybe" of is not counted again, so writes retried after failed commits do not grow
+ * before that batch is committed; if the batch fails, the key is a false positive. A key the newest
+ * filter already holds is not counted again, so writes retried after failed commits do not grow
  * it, and a write refused before it is staged adds nothing. On open, a background
  * {@link Build} scans the heads rows; it starts its pending list before it takes its snapshot (and
  * before the writer exists), so every key is either committed before the snapshot (and scanned) or
@@ -247,15 +247,13 @@ final class KeyFilter {
     }
 
     void add(long hash) {
-      if (mightContain(hash)) {
-        return; // already "maybe": counting it again would grow the chain for nothing
-      }
       Bloom newest = filters[filters.length - 1];
       if (added >= newest.capacity() && !full) {
         newest = grow(newest);
       }
-      newest.put(hash);
-      added++;
+      if (newest.put(hash)) {
+        added++; // a key it held already (a write retried) would grow the chain for nothing
+      }
     }
 
     private Bloom grow(Bloom newest) {

@@ -23,6 +23,7 @@ class BloomTest {
     }
     for (long h : hashes) {
       assertThat(bloom.mightContain(h)).isTrue();
+      assertThat(bloom.put(h)).as("a hash it holds adds no bit").isFalse();
     }
   }
 
