@@ -56,6 +56,8 @@ final class ChildJvm {
         "-XX:TieredStopAtLevel=1",
         "-XX:+UseSerialGC",
         "--enable-native-access=ALL-UNNAMED",
+        // leveldbjni unpacks its library into the temp dir, and a killed JVM leaves it there.
+        "-Djava.io.tmpdir=" + logs,
         // A child that crashes (SIGBUS) leaves its report with the logs, not in the work tree.
         "-XX:ErrorFile=" + logs.resolve(name + "-hs_err_%p.log"),
         "-XX:-CreateCoredumpOnCrash",

@@ -94,6 +94,8 @@ class CrashTest {
                 "-XX:TieredStopAtLevel=1",
                 "-XX:+UseSerialGC",
                 "--enable-native-access=ALL-UNNAMED",
+                // leveldbjni unpacks its library into the temp dir; a killed JVM leaves it there.
+                "-Djava.io.tmpdir=" + logs,
                 // Surefire puts the real test classpath here (its booter jar, whose manifest lists
                 // the same entries, goes to surefire.real.class.path), so no pom setting is needed.
                 "-cp",

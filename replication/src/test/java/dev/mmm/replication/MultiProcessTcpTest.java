@@ -123,6 +123,8 @@ class MultiProcessTcpTest {
               "-Xmx256m",
               "-XX:+UseSerialGC",
               "--enable-native-access=ALL-UNNAMED",
+              // leveldbjni unpacks its library into the temp dir; a killed JVM leaves it there.
+              "-Djava.io.tmpdir=" + logs,
               "-cp",
               System.getProperty("java.class.path"),
               MultiProcessChild.class.getName(),
