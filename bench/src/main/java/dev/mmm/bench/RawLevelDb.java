@@ -25,6 +25,7 @@ final class RawLevelDb {
   static Options options() {
     return new Options()
         .createIfMissing(true)
+        .paranoidChecks(true)
         .writeBufferSize(16 << 20)
         .cacheSize(32L << 20)
         .compressionType(CompressionType.SNAPPY);
