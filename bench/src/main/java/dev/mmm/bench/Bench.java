@@ -30,6 +30,8 @@ import org.slf4j.LoggerFactory;
  *   P3  engine gets, 2 threads, 1 version per key / raw random gets, 2 threads      goal >= 0.50
  *   P4  catch-up of 1,000,000 entries to an empty peer over the in-process join,
  *       in a JVM capped at 256 MB  / raw WriteBatch(1000) ingest of the same keys   goal >= 0.33
+ *   P4-rows  the rows that peer wrote, raw, 1,690 entries (one frame) a WriteBatch, against the
+ *       same raw ingest and goal: the most any code writing those rows reaches
  *   P5  one-shot re-sync of two replicas converged on 1,000,000 entries of 10 peers:
  *       entries sent both ways                                                       goal 0
  *       hello bytes per peer of its clock                                            goal <= 64
@@ -160,7 +162,7 @@ public final class Bench {
       dirs.delete(engineDir);
     }
     if (config.runs("P4")) {
-      outcomes.add(CatchUpBench.measure(Carrier.JOIN, config, dirs, progress));
+      outcomes.addAll(CatchUpBench.measure(Carrier.JOIN, config, dirs, progress));
     }
     if (config.runs("P5")) {
       outcomes.addAll(reSync());
@@ -173,7 +175,7 @@ public final class Bench {
       outcomes.addAll(HotKey.measure(system, dirs, workload, config.rounds(), progress));
     }
     if (config.runs("P4-TCP")) {
-      outcomes.add(CatchUpBench.measure(Carrier.TCP, config, dirs, progress));
+      outcomes.addAll(CatchUpBench.measure(Carrier.TCP, config, dirs, progress));
     }
     if (config.runs("P6")) {
       outcomes.addAll(LivePropagation.outcomes(system, config, dirs, progress));

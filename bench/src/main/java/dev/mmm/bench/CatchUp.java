@@ -107,6 +107,11 @@ final class CatchUp implements AutoCloseable {
     return log.entries();
   }
 
+  /** The peer whose log the source holds. */
+  String peer() {
+    return log.peers().get(0);
+  }
+
   Map<String, Long> sourceClock() {
     return source.clock().toCompletableFuture().join();
   }

@@ -21,7 +21,8 @@ final class CatchUpChild {
   static final String HEAP = "256m";
 
   /** One round as the child reported it. */
-  record Round(long entries, long engineNanos, long rawNanos, HeapWatch.Usage heap) {}
+  record Round(long entries, long engineNanos, long rawNanos, long rowsNanos,
+      HeapWatch.Usage heap) {}
 
   private CatchUpChild() {}
 
@@ -91,6 +92,7 @@ final class CatchUpChild {
         fields.get("entries"),
         fields.get("engineNanos"),
         fields.get("rawNanos"),
+        fields.get("rowsNanos"),
         new HeapWatch.Usage(
             fields.get("peakUsed"), fields.get("maxAfterGc"),
             Math.toIntExact(fields.get("collections")), fields.get("maxHeap")));

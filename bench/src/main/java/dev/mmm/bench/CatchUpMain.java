@@ -5,14 +5,16 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Locale;
+import java.util.function.Consumer;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.iq80.leveldb.DB;
 
 /**
  * P4 in a JVM of its own, so the heap cap it is run under applies to the sync alone: {@link
  * CatchUpChild} starts it. It builds the source store, then per round syncs it to a new empty
- * peer and loads a new raw LevelDB with the same keys, back to back, and prints each round as one
- * {@value #ROUND} line of {@code key=value} pairs; anything else it prints is progress.
+ * peer and loads a new raw LevelDB with the same keys, back to back (and for P4 a third with the
+ * rows the empty peer wrote, P4-rows), and prints each round as one {@value #ROUND} line of {@code
+ * key=value} pairs; anything else it prints is progress.
  *
  * <pre>
  *   java -Xmx256m -cp mmm-bench.jar dev.mmm.bench.CatchUpMain DIR N ROUNDS [JOIN|TCP]
@@ -23,6 +25,11 @@ import org.iq80.leveldb.DB;
  */
 public final class CatchUpMain {
   static final String ROUND = "p4-round";
+  /**
+   * Entries in one of the empty peer's group commits, about: one frame of entries (256 KiB, the
+   * default batch), of which 1,000,000 entries take 592.
+   */
+  static final int ROWS_BATCH = 1_690;
 
   private CatchUpMain() {}
 
@@ -66,12 +73,14 @@ public final class CatchUpMain {
         System.out.printf("round %d: synced from %s to %s%n", r, from, Instant.now());
         dirs.delete(receiver);
         long rawNanos = rawLoad(dirs.newDir("raw-" + r), workload, n, dirs);
+        long rowsNanos = carrier == Carrier.JOIN
+            ? rowsLoad(dirs.newDir("rows-" + r), workload, n, catchUp.peer(), dirs) : 0;
         HeapWatch.Usage heap = result.heap();
         System.out.printf(
             Locale.ROOT,
-            "%s round=%d entries=%d engineNanos=%d rawNanos=%d peakUsed=%d maxAfterGc=%d"
-                + " collections=%d maxHeap=%d%n",
-            ROUND, r, result.entries(), result.nanos(), rawNanos, heap.peakUsed(),
+            "%s round=%d entries=%d engineNanos=%d rawNanos=%d rowsNanos=%d peakUsed=%d"
+                + " maxAfterGc=%d collections=%d maxHeap=%d%n",
+            ROUND, r, result.entries(), result.nanos(), rawNanos, rowsNanos, heap.peakUsed(),
             heap.maxAfterGc(), heap.collections(), heap.max());
       }
     }
@@ -79,10 +88,23 @@ public final class CatchUpMain {
 
   /** Raw LevelDB's time to take the same keys in WriteBatch(1000)s, into a new store. */
   private static long rawLoad(Path dir, Workload workload, long n, ScratchDirs dirs) {
+    return timedLoad(dir, dirs, db -> RawLevelDb.load(db, workload, n));
+  }
+
+  /**
+   * Raw LevelDB's time to take the rows the empty peer wrote for those entries (P4-rows), into a
+   * new store, {@value #ROWS_BATCH} entries a batch.
+   */
+  private static long rowsLoad(Path dir, Workload workload, long n, String peer,
+      ScratchDirs dirs) {
+    return timedLoad(dir, dirs, db -> RawLevelDb.engineRows(db, workload, n, ROWS_BATCH, peer));
+  }
+
+  private static long timedLoad(Path dir, ScratchDirs dirs, Consumer<DB> load) {
     long nanos;
     try (DB db = RawLevelDb.open(dir)) {
       long start = System.nanoTime();
-      RawLevelDb.load(db, workload, n);
+      load.accept(db);
       nanos = System.nanoTime() - start;
     } catch (IOException e) {
       throw new UncheckedIOException(e);

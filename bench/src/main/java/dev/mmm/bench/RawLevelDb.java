@@ -101,29 +101,46 @@ final class RawLevelDb {
     return Rate.of(
         window,
         () -> {
-          long first = next.getAndAdd(batchSize);
-          try (WriteBatch batch = db.createWriteBatch()) {
-            for (long i = first; i < first + batchSize; i++) {
-              byte[] key = Workload.keyBytes(i);
-              byte[] value = w.value(i);
-              long seq = i + 1;
-              long fingerprint = seq * 0x9E3779B97F4A7C15L;
-              batch.put(
-                  new Row(1 + peer.length + 2 + 8).b('L').keyString(peer).fixed64(seq).bytes(),
-                  new Row(1 + 8 + 1 + key.length + 1 + value.length)
-                      .b(0).fixed64(fingerprint).string(key).varint(0).raw(value).bytes());
-              batch.put(
-                  new Row(1 + key.length + 2).b('H').keyString(key).bytes(),
-                  new Row(1 + 1 + peer.length + 3 + 1 + 8 + 1 + 2 + value.length)
-                      .varint(1).string(peer).varint(seq).b(0).fixed64(fingerprint).varint(0)
-                      .varint(value.length).raw(value).bytes());
-            }
-            db.write(batch, options);
-          } catch (IOException e) {
-            throw new UncheckedIOException(e);
-          }
+          writeEngineRows(db, w, next.getAndAdd(batchSize), batchSize, options, peer);
           return batchSize;
         });
+  }
+
+  /**
+   * The rows an empty peer writes for {@code peerId}'s entries 1..{@code n} putting keys
+   * {@code 0..n-1} (the same two rows as a put), {@code batchSize} entries a {@code WriteBatch}.
+   */
+  static void engineRows(DB db, Workload w, long n, int batchSize, String peerId) {
+    WriteOptions async = new WriteOptions().sync(false);
+    byte[] peer = peerId.getBytes(StandardCharsets.UTF_8);
+    for (long i = 0; i < n; i += batchSize) {
+      writeEngineRows(db, w, i, (int) Math.min(batchSize, n - i), async, peer);
+    }
+  }
+
+  /** Entry {@code i + 1} of {@code peer} puts key {@code i}: its log row and its heads row. */
+  private static void writeEngineRows(DB db, Workload w, long first, int count,
+      WriteOptions options, byte[] peer) {
+    try (WriteBatch batch = db.createWriteBatch()) {
+      for (long i = first; i < first + count; i++) {
+        byte[] key = Workload.keyBytes(i);
+        byte[] value = w.value(i);
+        long seq = i + 1;
+        long fingerprint = seq * 0x9E3779B97F4A7C15L;
+        batch.put(
+            new Row(1 + peer.length + 2 + 8).b('L').keyString(peer).fixed64(seq).bytes(),
+            new Row(1 + 8 + 1 + key.length + 1 + value.length)
+                .b(0).fixed64(fingerprint).string(key).varint(0).raw(value).bytes());
+        batch.put(
+            new Row(1 + key.length + 2).b('H').keyString(key).bytes(),
+            new Row(1 + 1 + peer.length + 3 + 1 + 8 + 1 + 2 + value.length)
+                .varint(1).string(peer).varint(seq).b(0).fixed64(fingerprint).varint(0)
+                .varint(value.length).raw(value).bytes());
+      }
+      db.write(batch, options);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   /**

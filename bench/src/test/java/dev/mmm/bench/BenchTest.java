@@ -6,6 +6,8 @@ import dev.mmm.engine.Codec;
 import dev.mmm.engine.Database;
 import dev.mmm.engine.DatabaseOptions;
 import dev.mmm.engine.Doc;
+import dev.mmm.engine.LogEntry;
+import dev.mmm.engine.Replica;
 import dev.mmm.replication.wire.CaughtUp;
 import dev.mmm.replication.wire.Frame;
 import dev.mmm.replication.wire.Hello;
@@ -23,6 +25,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.stream.javadsl.Sink;
@@ -159,6 +162,31 @@ class BenchTest {
     assertThat(engineRows).containsAll(rows);
   }
 
+  /**
+   * P4-rows bounds P4 only while its rows are the ones an empty peer writes for a received entry:
+   * they have exactly its sizes, beside its META, CLOCK and PEER rows.
+   */
+  @Test
+  void theCatchUpRowsAreTheRowsAnAppliedEntryWrites(@TempDir Path parent) throws Exception {
+    Workload w = new Workload(3);
+    String peer = SyntheticLog.peerId(new SplittableRandom(1));
+    Path engineDir = Files.createDirectory(parent.resolve("engine"));
+    Database<byte[]> db = Database.open(kit.system(), engineDir, CatchUp.options());
+    Replica.of(db).apply(List.of(new Replica.Stored(
+            new LogEntry<>(peer, 1, Workload.key(0), w.value(0), List.of(), false), 0)),
+        new Replica.Chain()).toCompletableFuture().join();
+    db.close().toCompletableFuture().join();
+    List<String> engineRows = rowSizes(engineDir);
+
+    Path rawDir = Files.createDirectory(parent.resolve("rows"));
+    try (DB raw = RawLevelDb.open(rawDir)) {
+      RawLevelDb.engineRows(raw, w, 1, CatchUpMain.ROWS_BATCH, peer);
+    }
+    List<String> rows = rowSizes(rawDir);
+    assertThat(rows).hasSize(2);
+    assertThat(engineRows).containsAll(rows);
+  }
+
   /** Each row of the LevelDB in {@code dir} as "key bytes + value bytes". */
   private static List<String> rowSizes(Path dir) throws IOException {
     List<String> sizes = new ArrayList<>();
@@ -182,7 +210,7 @@ class BenchTest {
     }
     assertThat(outcomes)
         .extracting(Outcome::name)
-        .containsExactly("P1", "P1-rows", "P2", "P2-rows", "P3", "P4", "P4-TCP", "P5", "P5", "P5", "P6", "P6", "P7",
+        .containsExactly("P1", "P1-rows", "P2", "P2-rows", "P3", "P4", "P4-TCP", "P4-rows", "P5", "P5", "P5", "P6", "P6", "P7",
             "P8", "P9", "P9", "TCP", "TCP", "TCP");
     for (Outcome o : outcomes) {
       assertThat(o.engine()).as(o.name()).isNotNegative();
@@ -248,6 +276,7 @@ class BenchTest {
       assertThat(r.entries()).isEqualTo(2_000);
       assertThat(r.engineNanos()).isPositive();
       assertThat(r.rawNanos()).isPositive();
+      assertThat(r.rowsNanos()).isPositive();
       assertThat(r.heap().peakUsed()).isPositive();
       assertThat(r.heap().max()).isPositive().isLessThanOrEqualTo(256L << 20);
     }
@@ -315,6 +344,7 @@ class BenchTest {
     assertThat(rounds).singleElement().satisfies(r -> {
       assertThat(r.entries()).isEqualTo(2_000);
       assertThat(r.engineNanos()).isPositive();
+      assertThat(r.rowsNanos()).isZero(); // P4-rows goes with P4 alone
       assertThat(r.heap().max()).isPositive().isLessThanOrEqualTo(256L << 20);
     });
     assertThat(progress.toString()).contains("P4-TCP child: built the source: 2,000 entries");
