@@ -40,6 +40,9 @@ import org.junit.jupiter.api.io.TempDir;
 class BenchTest {
   static final ActorTestKit kit = ActorTestKit.create();
 
+  /** The META rows every store holds: its format version and its peer id. */
+  static final int STORE_ROWS = 2;
+
   /** No warm-up, and a few thousand operations rather than seconds. */
   static final Window TINY = new Window(Duration.ZERO, Duration.ofSeconds(30), 2_000);
 
@@ -138,8 +141,8 @@ class BenchTest {
 
   /**
    * P1-rows and P2-rows bound P1 and P2 only while their rows are the ones the engine writes: a
-   * put of a new key through the engine leaves rows of exactly their sizes, beside its META and
-   * CLOCK rows.
+   * put of a new key through the engine leaves rows of exactly their sizes, and no other row but
+   * its peer's CLOCK row.
    */
   @Test
   void theEnginesRowsAreTheRowsAnEnginePutWrites(@TempDir Path parent) throws Exception {
@@ -147,8 +150,11 @@ class BenchTest {
     Path engineDir = Files.createDirectory(parent.resolve("engine"));
     Database<byte[]> db = Database.open(kit.system(),  engineDir,
         DatabaseOptions.of(Codec.bytes()).withId(Bench.PEER_ID));
-    db.put(Workload.key(0), w.value(0)).toCompletableFuture().join();
-    db.close().toCompletableFuture().join();
+    try {
+      db.put(Workload.key(0), w.value(0)).toCompletableFuture().join();
+    } finally {
+      db.close().toCompletableFuture().join();
+    }
     List<String> engineRows = rowSizes(engineDir);
 
     Path rawDir = Files.createDirectory(parent.resolve("rows"));
@@ -160,11 +166,14 @@ class BenchTest {
     List<String> rows = rowSizes(rawDir);
     assertThat(rows).hasSize(2);
     assertThat(engineRows).containsAll(rows);
+    // A row more per put would leave P1-rows a bound no longer: besides its two, the store's
+    // META rows and the peer's CLOCK row.
+    assertThat(engineRows).hasSize(rows.size() + STORE_ROWS + 1);
   }
 
   /**
    * P4-rows bounds P4 only while its rows are the ones an empty peer writes for a received entry:
-   * they have exactly its sizes, beside its META, CLOCK and PEER rows.
+   * they have exactly its sizes, and are all it writes besides the peer's CLOCK row.
    */
   @Test
   void theCatchUpRowsAreTheRowsAnAppliedEntryWrites(@TempDir Path parent) throws Exception {
@@ -172,10 +181,13 @@ class BenchTest {
     String peer = SyntheticLog.peerId(new SplittableRandom(1));
     Path engineDir = Files.createDirectory(parent.resolve("engine"));
     Database<byte[]> db = Database.open(kit.system(), engineDir, CatchUp.options());
-    Replica.of(db).apply(List.of(new Replica.Stored(
-            new LogEntry<>(peer, 1, Workload.key(0), w.value(0), List.of(), false), 0)),
-        new Replica.Chain()).toCompletableFuture().join();
-    db.close().toCompletableFuture().join();
+    try {
+      Replica.of(db).apply(List.of(new Replica.Stored(
+              new LogEntry<>(peer, 1, Workload.key(0), w.value(0), List.of(), false), 0)),
+          new Replica.Chain()).toCompletableFuture().join();
+    } finally {
+      db.close().toCompletableFuture().join();
+    }
     List<String> engineRows = rowSizes(engineDir);
 
     Path rawDir = Files.createDirectory(parent.resolve("rows"));
@@ -185,6 +197,9 @@ class BenchTest {
     List<String> rows = rowSizes(rawDir);
     assertThat(rows).hasSize(2);
     assertThat(engineRows).containsAll(rows);
+    // Nor a row more per received entry: besides its two, the store's META rows and the peer's
+    // CLOCK row.
+    assertThat(engineRows).hasSize(rows.size() + STORE_ROWS + 1);
   }
 
   /** Each row of the LevelDB in {@code dir} as "key bytes + value bytes". */
