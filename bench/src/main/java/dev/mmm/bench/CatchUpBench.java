@@ -10,8 +10,8 @@ import java.util.List;
  * join or over loopback TCP ({@link Carrier}: {@code Replication.serve} and a one-shot {@code
  * Replication.syncOnce}), in a child JVM under the heap cap, against raw {@code WriteBatch(1000)}
  * ingest of the same keys in the same JVM. Goal: ratio >= 0.33. Beside P4, P4-rows: the rows the
- * empty peer wrote, written raw in batches of one group commit, against the same raw ingest and
- * goal: the most any code writing those rows reaches.
+ * empty peer wrote, written raw a frame's entries a batch, against the same round's raw ingest
+ * and goal: the most any code writing those rows reaches.
  */
 final class CatchUpBench {
   static final double GOAL = 0.33;
