@@ -8,7 +8,9 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -70,6 +72,21 @@ public final class TestDatabases implements AutoCloseable, AfterEachCallback, Af
 
   public Database<String> utf8(String id) {
     return open(newDir(), DatabaseOptions.of(Codec.utf8()).withId(id));
+  }
+
+  /**
+   * A UTF-8 database whose every commit first waits for the latch {@code gate} holds then (30 s at
+   * most): a test holds the writer busy by setting a closed one, and lets it go by opening it.
+   */
+  public Database<String> utf8Gated(String id, AtomicReference<CountDownLatch> gate) {
+    return open(newDir(), DatabaseOptions.of(Codec.utf8()).withId(id).withWriteFault(() -> {
+      try {
+        gate.get().await(30, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return WriteFault.Outcome.WRITE;
+    }));
   }
 
   public <V> Database<V> open(Path dir, DatabaseOptions<V> options) {

@@ -190,8 +190,9 @@ final class SyncStage extends GraphStageWithMaterializedValue<
       applied = createAsyncCallback(this::onApplied);
       recovered = createAsyncCallback(this::onRecovered);
       if (recovering) {
-        // Writes stop before anything of the peer's is applied (the same actor, in order).
-        replica.requireRecovery("recovering its own log from a peer");
+        // Writes stop before anything of the peer's is applied (the same actor, in order), and a
+        // failed recovery's result waits for that mark, so whoever sees the failure sees it too.
+        recoveryMarked = replica.requireRecovery("recovering its own log from a peer");
       }
       Replica.Clock now = safeClockWithFingerprints();
       Map<String, Long> clock = new HashMap<>(now.seqs());

@@ -289,6 +289,50 @@ class PeerIdRecoveryTest {
         .isInstanceOf(RecoveryRequiredException.class);
   }
 
+  /**
+   * A failed recovery's result completes only once the store is marked as needing one: whoever
+   * sees the failure sees {@code recoveryRequired}. The writer is held in a commit queued ahead of
+   * the mark, so the session's own check fails it long before the mark can be written.
+   */
+  @Test
+  void aFailedRecoveryIsMarkedByTheTimeItsResultFails() throws Exception {
+    var gate = new java.util.concurrent.atomic.AtomicReference<>(
+        new java.util.concurrent.CountDownLatch(0));
+    Database<String> x = dbs.utf8Gated("x", gate);
+    await(x.put("k", "forked"));
+    gate.set(new java.util.concurrent.CountDownLatch(1));
+    var held = x.put("k2", "held");
+    dev.mmm.replication.wire.Dot claim = dev.mmm.replication.wire.Dot.newBuilder()
+        .setPeer("x").setSeq(1).setFingerprint(0x1234_5678L).build();
+    List<org.apache.pekko.util.ByteString> remote = List.of(
+        BadInputTest.frameBytes(dev.mmm.replication.wire.Frame.newBuilder()
+            .setHello(BadInputTest.hello("r").toBuilder().addClock(claim)).build()),
+        BadInputTest.frameBytes(BadInputTest.frame(
+            dev.mmm.replication.wire.CaughtUp.newBuilder().addClock(claim).build())));
+    var result = org.apache.pekko.stream.javadsl.Source.from(remote)
+        .viaMat(Replication.recover(x, SyncOptions.defaults()),
+            org.apache.pekko.stream.javadsl.Keep.right())
+        .toMat(org.apache.pekko.stream.javadsl.Sink.ignore(),
+            org.apache.pekko.stream.javadsl.Keep.left())
+        .run(dbs.system())
+        .toCompletableFuture();
+    var markedWhenItEnded = new java.util.concurrent.CompletableFuture<Boolean>();
+    result.whenComplete((r, e) -> markedWhenItEnded.complete(x.recoveryRequired().isPresent()));
+    // Long enough for the session to fail on its own check (milliseconds); the result must not
+    // end while the mark waits behind the held commit.
+    try {
+      result.get(1, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+      // either way: judged below, once the writer goes on
+    }
+    gate.get().countDown();
+    assertThatThrownBy(() -> await(result))
+        .isInstanceOfSatisfying(SyncException.class,
+            e -> assertThat(e.code()).isEqualTo(ErrorCode.INVALID_ENTRY));
+    assertThat(await(markedWhenItEnded)).isTrue();
+    assertThat(await(held).seq()).isEqualTo(2);
+  }
+
   static void wipe(Path dir) {
     try (Stream<Path> files = Files.walk(dir)) {
       files.sorted(Comparator.reverseOrder()).filter(p -> !p.equals(dir)).forEach(p -> {
