@@ -266,19 +266,7 @@ class PeerIdRecoveryTest {
   void aRecoveryDoesNotFinishWhileTheRemoteClaimsAnotherOwnEntryItDidNotSend() {
     Database<String> x = dbs.utf8("x");
     await(x.put("k", "forked"));
-    dev.mmm.replication.wire.Dot claim = dev.mmm.replication.wire.Dot.newBuilder()
-        .setPeer("x").setSeq(1).setFingerprint(0x1234_5678L).build();
-    List<org.apache.pekko.util.ByteString> remote = List.of(
-        BadInputTest.frameBytes(dev.mmm.replication.wire.Frame.newBuilder()
-            .setHello(BadInputTest.hello("r").toBuilder().addClock(claim)).build()),
-        BadInputTest.frameBytes(BadInputTest.frame(
-            dev.mmm.replication.wire.CaughtUp.newBuilder().addClock(claim).build())));
-    var result = org.apache.pekko.stream.javadsl.Source.from(remote)
-        .viaMat(Replication.recover(x, SyncOptions.defaults()),
-            org.apache.pekko.stream.javadsl.Keep.right())
-        .toMat(org.apache.pekko.stream.javadsl.Sink.ignore(),
-            org.apache.pekko.stream.javadsl.Keep.left())
-        .run(dbs.system());
+    var result = recoverFromAnotherX1(x);
     assertThatThrownBy(() -> await(result))
         .isInstanceOfSatisfying(SyncException.class, e -> {
           assertThat(e.code()).isEqualTo(ErrorCode.INVALID_ENTRY);
@@ -302,20 +290,7 @@ class PeerIdRecoveryTest {
     await(x.put("k", "forked"));
     gate.set(new java.util.concurrent.CountDownLatch(1));
     var held = x.put("k2", "held");
-    dev.mmm.replication.wire.Dot claim = dev.mmm.replication.wire.Dot.newBuilder()
-        .setPeer("x").setSeq(1).setFingerprint(0x1234_5678L).build();
-    List<org.apache.pekko.util.ByteString> remote = List.of(
-        BadInputTest.frameBytes(dev.mmm.replication.wire.Frame.newBuilder()
-            .setHello(BadInputTest.hello("r").toBuilder().addClock(claim)).build()),
-        BadInputTest.frameBytes(BadInputTest.frame(
-            dev.mmm.replication.wire.CaughtUp.newBuilder().addClock(claim).build())));
-    var result = org.apache.pekko.stream.javadsl.Source.from(remote)
-        .viaMat(Replication.recover(x, SyncOptions.defaults()),
-            org.apache.pekko.stream.javadsl.Keep.right())
-        .toMat(org.apache.pekko.stream.javadsl.Sink.ignore(),
-            org.apache.pekko.stream.javadsl.Keep.left())
-        .run(dbs.system())
-        .toCompletableFuture();
+    var result = recoverFromAnotherX1(x);
     var markedWhenItEnded = new java.util.concurrent.CompletableFuture<Boolean>();
     result.whenComplete((r, e) -> markedWhenItEnded.complete(x.recoveryRequired().isPresent()));
     // Long enough for the session to fail on its own check (milliseconds); the result must not
@@ -331,6 +306,28 @@ class PeerIdRecoveryTest {
             e -> assertThat(e.code()).isEqualTo(ErrorCode.INVALID_ENTRY));
     assertThat(await(markedWhenItEnded)).isTrue();
     assertThat(await(held).seq()).isEqualTo(2);
+  }
+
+  /**
+   * Recovers {@code x} from a remote "r" whose hello and caught-up claim another x@1 than {@code x}
+   * holds, and which sends none: the session fails on its own check.
+   */
+  private static java.util.concurrent.CompletableFuture<SyncResult> recoverFromAnotherX1(
+      Database<String> x) {
+    dev.mmm.replication.wire.Dot claim = dev.mmm.replication.wire.Dot.newBuilder()
+        .setPeer("x").setSeq(1).setFingerprint(0x1234_5678L).build();
+    List<org.apache.pekko.util.ByteString> remote = List.of(
+        BadInputTest.frameBytes(dev.mmm.replication.wire.Frame.newBuilder()
+            .setHello(BadInputTest.hello("r").toBuilder().addClock(claim)).build()),
+        BadInputTest.frameBytes(BadInputTest.frame(
+            dev.mmm.replication.wire.CaughtUp.newBuilder().addClock(claim).build())));
+    return org.apache.pekko.stream.javadsl.Source.from(remote)
+        .viaMat(Replication.recover(x, SyncOptions.defaults()),
+            org.apache.pekko.stream.javadsl.Keep.right())
+        .toMat(org.apache.pekko.stream.javadsl.Sink.ignore(),
+            org.apache.pekko.stream.javadsl.Keep.left())
+        .run(dbs.system())
+        .toCompletableFuture();
   }
 
   static void wipe(Path dir) {
