@@ -45,6 +45,8 @@ import org.slf4j.LoggerFactory;
  *       p99 of 10,000 puts                                                           goal p99 <= 20 ms
  *   TCP connect + authenticate + re-sync of replicas converged on 100,000 entries,
  *       no secret / secret / TLS with a secret, median of 20                         reported
+ *   LAYOUTS  (only when named) P1-rows and P4-rows for layouts the store does not use: see
+ *       Layouts
  * </pre>
  *
  * <p>P4 and P5 each build 1,000,000-entry stores through the engine before timing anything: P4
@@ -182,6 +184,9 @@ public final class Bench {
     }
     if (config.runs("TCP")) {
       outcomes.addAll(ConnectionCost.outcomes(system, config, dirs, progress));
+    }
+    if (config.runs("LAYOUTS")) {
+      outcomes.addAll(Layouts.measure(config, dirs, workload, progress));
     }
     // In name order (P7 runs before P4 as it shares P3's stores); P5's rows keep theirs.
     outcomes.sort(Comparator.comparing(Outcome::name));

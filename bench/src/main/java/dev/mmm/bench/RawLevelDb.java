@@ -125,22 +125,42 @@ final class RawLevelDb {
       for (long i = first; i < first + count; i++) {
         byte[] key = Workload.keyBytes(i);
         byte[] value = w.value(i);
-        long seq = i + 1;
-        long fingerprint = seq * 0x9E3779B97F4A7C15L;
-        batch.put(
-            new Row(1 + peer.length + 2 + 8).b('L').keyString(peer).fixed64(seq).bytes(),
-            new Row(1 + 8 + 1 + key.length + 1 + value.length)
-                .b(0).fixed64(fingerprint).string(key).varint(0).raw(value).bytes());
-        batch.put(
-            new Row(1 + key.length + 2).b('H').keyString(key).bytes(),
-            new Row(1 + 1 + peer.length + 3 + 1 + 8 + 1 + 2 + value.length)
-                .varint(1).string(peer).varint(seq).b(0).fixed64(fingerprint).varint(0)
-                .varint(value.length).raw(value).bytes());
+        batch.put(logKey(peer, i + 1), logValue(i + 1, key, value));
+        batch.put(headsKey(key), headsValue(peer, i + 1, value, true));
       }
       db.write(batch, options);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /** The key of {@code peer}'s log row of {@code seq}. */
+  static byte[] logKey(byte[] peer, long seq) {
+    return new Row(1 + peer.length + 2 + 8).b('L').keyString(peer).fixed64(seq).bytes();
+  }
+
+  /** The log row of entry {@code seq} putting {@code value} at {@code key}: flags, fingerprint, key, links, value. */
+  static byte[] logValue(long seq, byte[] key, byte[] value) {
+    return new Row(1 + 8 + 1 + key.length + 1 + value.length)
+        .b(0).fixed64(fingerprint(seq)).string(key).varint(0).raw(value).bytes();
+  }
+
+  static byte[] headsKey(byte[] key) {
+    return new Row(1 + key.length + 2).b('H').keyString(key).bytes();
+  }
+
+  /**
+   * The heads row of a key whose one head is {@code peer}'s entry {@code seq}; {@code withValue}
+   * false leaves its value out (a layout the store does not use: see {@link Layouts}).
+   */
+  static byte[] headsValue(byte[] peer, long seq, byte[] value, boolean withValue) {
+    Row row = new Row(1 + 1 + peer.length + 3 + 1 + 8 + 1 + 2 + value.length)
+        .varint(1).string(peer).varint(seq).b(0).fixed64(fingerprint(seq)).varint(0);
+    return withValue ? row.varint(value.length).raw(value).bytes() : row.bytes();
+  }
+
+  private static long fingerprint(long seq) {
+    return seq * 0x9E3779B97F4A7C15L;
   }
 
   /**

@@ -1,0 +1,234 @@
+package dev.mmm.bench;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
+import org.iq80.leveldb.DB;
+import org.iq80.leveldb.WriteBatch;
+import org.iq80.leveldb.WriteOptions;
+
+/**
+ * What LevelDB alone does with row layouts the store does not use, against raw ingest in the same
+ * round: the most an engine writing them could reach, for deciding whether a change of store
+ * format would meet P1's and P4's goals before making one. Only on request ({@code
+ * -Dmmm.bench.only=LAYOUTS}); no engine code runs.
+ *
+ * <ul>
+ *   <li>{@code -split}: the store's two rows a put, its log rows in a LevelDB of their own. Log
+ *       keys only grow, so that LevelDB moves its tables down the levels without rewriting them;
+ *       but an entry is then two {@code WriteBatch}es in two LevelDBs, so one of them would have
+ *       to be rebuilt from the other after a crash.
+ *   <li>{@code -slim}: one LevelDB, the heads row without the value, so a {@code get} reads the
+ *       heads row and then each head's log row.
+ * </ul>
+ *
+ * <p>P1's pair in P1's window (a {@code WriteBatch} per 64 puts), P4's pair the catch-up's rows,
+ * {@code n} entries in batches of one frame, timed in this JVM (not in P4's child).
+ */
+final class Layouts {
+  private Layouts() {}
+
+  enum Layout {
+    /** The store's own (format 3), for P3's reads: what P1-rows and P4-rows write. */
+    STORE,
+    SPLIT,
+    SLIM
+  }
+
+  static List<Outcome> measure(BenchConfig config, ScratchDirs dirs, Workload w,
+      PrintStream progress) {
+    List<Outcome> outcomes = new ArrayList<>();
+    for (Layout layout : List.of(Layout.SPLIT, Layout.SLIM)) {
+      String suffix = "-" + layout.name().toLowerCase(Locale.ROOT);
+      List<Round> puts = new ArrayList<>();
+      List<Round> catchUp = new ArrayList<>();
+      for (int r = 1; r <= config.rounds(); r++) {
+        Rate raw = inFreshDb(dirs, db -> RawLevelDb.batchedPuts(db, w, new AtomicLong(),
+            config.window(), 1000));
+        Rate rows = inFreshDbs(dirs, (db, logDb) -> Rate.of(config.window(), new Writer(
+            layout, db, logDb, w, new AtomicLong(), config.inFlight())::write));
+        puts.add(report(progress, "P1" + suffix, r, new Round(rows, raw)));
+        Rate rawLoad = inFreshDb(dirs, db -> timed(() -> {
+          RawLevelDb.load(db, w, config.keys());
+          return config.keys();
+        }));
+        Rate rowsLoad = inFreshDbs(dirs, (db, logDb) -> timed(() -> new Writer(
+            layout, db, logDb, w, new AtomicLong(), CatchUpMain.ROWS_BATCH)
+            .writeAtLeast(config.keys())));
+        catchUp.add(report(progress, "P4" + suffix + "-rows", r, new Round(rowsLoad, rawLoad)));
+      }
+      String what = layout == Layout.SPLIT
+          ? "2 rows raw, log rows in a LevelDB of their own"
+          : "rows raw, the heads row without the value";
+      outcomes.add(Outcome.throughput("P1" + suffix, what + ", " + config.inFlight()
+          + " a batch / WriteBatch(1000)", puts, 0.50));
+      outcomes.add(Outcome.throughput("P4" + suffix + "-rows", what + ", "
+          + CatchUpMain.ROWS_BATCH + " a batch, this JVM / WriteBatch(1000)", catchUp, 0.33));
+    }
+    outcomes.addAll(gets(config, dirs, w, progress));
+    return outcomes;
+  }
+
+  /**
+   * P3 for the store's rows and for the slim ones, which a get reads twice (the heads row, then
+   * its head's log row): {@code n} keys loaded in batches of 1,000 and compacted, as P3's stores
+   * are, then random gets of them beside raw gets of a raw store of the same keys.
+   */
+  private static List<Outcome> gets(BenchConfig config, ScratchDirs dirs, Workload w,
+      PrintStream progress) {
+    long n = config.keys();
+    Path raw = dirs.newDir("layout-gets-raw");
+    Path store = dirs.newDir("layout-gets-store");
+    Path slim = dirs.newDir("layout-gets-slim");
+    DB rawLoad = RawLevelDb.open(raw);
+    try {
+      RawLevelDb.load(rawLoad, w, n);
+    } finally {
+      RawLevelDb.close(rawLoad);
+    }
+    load(store, Layout.STORE, w, n);
+    load(slim, Layout.SLIM, w, n);
+    for (Path dir : List.of(raw, store, slim)) {
+      RawLevelDb.compact(dir);
+    }
+    List<Round> one = new ArrayList<>();
+    List<Round> two = new ArrayList<>();
+    try (DB rawDb = RawLevelDb.open(raw); DB storeDb = RawLevelDb.open(store);
+        DB slimDb = RawLevelDb.open(slim)) {
+      for (int r = 1; r <= config.rounds(); r++) {
+        Rate rawGets = RawLevelDb.randomGets(rawDb, n, config.threads(), config.window());
+        one.add(report(progress, "P3-rows", r, new Round(Rate.randomReads(config.window(),
+            config.threads(), n, i -> require(storeDb, RawLevelDb.headsKey(Workload.keyBytes(i)))),
+            rawGets)));
+        two.add(report(progress, "P3-slim", r, new Round(Rate.randomReads(config.window(),
+            config.threads(), n, i -> {
+              require(slimDb, RawLevelDb.headsKey(Workload.keyBytes(i)));
+              require(slimDb, RawLevelDb.logKey(Writer.PEER, i + 1));
+            }), rawGets)));
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    for (Path dir : List.of(raw, store, slim)) {
+      dirs.delete(dir);
+    }
+    String what = config.threads() + " threads, compacted / raw get";
+    return List.of(
+        Outcome.throughput("P3-rows", "get of the store's heads row, " + what, one, 0.50),
+        Outcome.throughput("P3-slim", "get of the slim heads row and its log row, " + what,
+            two, 0.50));
+  }
+
+  private static void load(Path dir, Layout layout, Workload w, long n) {
+    try (DB db = RawLevelDb.open(dir)) {
+      new Writer(layout, db, null, w, new AtomicLong(), 1000).writeAtLeast(n);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static void require(DB db, byte[] key) {
+    if (db.get(key) == null) {
+      throw new IllegalStateException("a row the layout wrote is missing");
+    }
+  }
+
+  /** Writes the rows of puts of keys {@code next, next + 1, ...}, a batch at a time. */
+  static final class Writer {
+    static final byte[] PEER = Bench.PEER_ID.getBytes(StandardCharsets.UTF_8);
+    private final Layout layout;
+    private final DB db;
+    private final DB logDb;
+    private final Workload w;
+    private final AtomicLong next;
+    private final int batchSize;
+    private final WriteOptions async = new WriteOptions().sync(false);
+
+    Writer(Layout layout, DB db, DB logDb, Workload w, AtomicLong next, int batchSize) {
+      this.layout = layout;
+      this.db = db;
+      this.logDb = logDb;
+      this.w = w;
+      this.next = next;
+      this.batchSize = batchSize;
+    }
+
+    /** Writes whole batches until {@code n} puts are written; how many were. */
+    long writeAtLeast(long n) {
+      long done = 0;
+      while (done < n) {
+        done += write();
+      }
+      return done;
+    }
+
+    int write() {
+      long first = next.getAndAdd(batchSize);
+      boolean split = layout == Layout.SPLIT;
+      try (WriteBatch heads = db.createWriteBatch();
+          WriteBatch ownLog = split ? logDb.createWriteBatch() : null) {
+        WriteBatch log = split ? ownLog : heads;
+        for (long i = first; i < first + batchSize; i++) {
+          byte[] key = Workload.keyBytes(i);
+          byte[] value = w.value(i);
+          log.put(RawLevelDb.logKey(PEER, i + 1), RawLevelDb.logValue(i + 1, key, value));
+          heads.put(RawLevelDb.headsKey(key),
+              RawLevelDb.headsValue(PEER, i + 1, value, layout != Layout.SLIM));
+        }
+        if (split) {
+          logDb.write(ownLog, async); // the log first: it is what the heads would be rebuilt from
+        }
+        db.write(heads, async);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+      return batchSize;
+    }
+  }
+
+  private static Round report(PrintStream progress, String name, int round, Round r) {
+    progress.printf("  %s round %d: rows %,.0f/s, raw %,.0f/s, ratio %.2f%n", name, round,
+        r.engine().perSecond(), r.raw().perSecond(), r.ratio());
+    return r;
+  }
+
+  private static Rate timed(LongSupplier work) {
+    long start = System.nanoTime();
+    long ops = work.getAsLong();
+    return new Rate(ops, System.nanoTime() - start);
+  }
+
+  private interface InDb {
+    Rate run(DB db);
+  }
+
+  private interface InDbs {
+    Rate run(DB db, DB logDb);
+  }
+
+  private static Rate inFreshDb(ScratchDirs dirs, InDb work) {
+    return inFreshDbs(dirs, (db, unused) -> work.run(db));
+  }
+
+  /** {@code work} on two new LevelDBs, removed after it. */
+  private static Rate inFreshDbs(ScratchDirs dirs, InDbs work) {
+    Path dir = dirs.newDir("layout");
+    Path logDir = dirs.newDir("layout-log");
+    Rate rate;
+    try (DB db = RawLevelDb.open(dir); DB logDb = RawLevelDb.open(logDir)) {
+      rate = work.run(db, logDb);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    dirs.delete(dir);
+    dirs.delete(logDir);
+    return rate;
+  }
+}

@@ -1,0 +1,113 @@
+package dev.mmm.bench;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.mmm.bench.Layouts.Layout;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import org.iq80.leveldb.DB;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The layouts write the rows they are named for, and a run of them measures every one. */
+class LayoutsTest {
+  private static final Workload W = new Workload(5);
+
+  /** The store's layout in {@link Layouts} is exactly what P1-rows writes (and tests) for a put. */
+  @Test
+  void theStoreLayoutIsTheRowsP1RowsWrites(@TempDir Path parent) throws IOException {
+    Path bench = Files.createDirectory(parent.resolve("bench"));
+    try (DB db = RawLevelDb.open(bench)) {
+      RawLevelDb.engineRows(db, W, new AtomicLong(),
+          new Window(Duration.ZERO, Duration.ofSeconds(30), 3), 3, false, Bench.PEER_ID);
+    }
+    assertThat(rows(write(parent, Layout.STORE).get(0))).usingElementComparator(LayoutsTest::compareRows)
+        .containsExactlyElementsOf(rows(bench));
+  }
+
+  @Test
+  void theSlimHeadsRowIsTheStoresWithoutItsValue(@TempDir Path parent) throws IOException {
+    List<byte[][]> store = rows(write(parent.resolve("a"), Layout.STORE).get(0));
+    List<byte[][]> slim = rows(write(parent.resolve("b"), Layout.SLIM).get(0));
+    assertThat(slim).hasSameSizeAs(store).hasSize(6);
+    for (int i = 0; i < store.size(); i++) {
+      byte[][] s = store.get(i);
+      byte[][] t = slim.get(i);
+      assertThat(t[0]).isEqualTo(s[0]);
+      if (s[0][0] == 'H') {
+        // its value went, and the length byte in front of it
+        assertThat(t[1]).isEqualTo(Arrays.copyOf(s[1], s[1].length - 1 - Workload.VALUE_BYTES));
+      } else {
+        assertThat(t[1]).isEqualTo(s[1]);
+      }
+    }
+  }
+
+  @Test
+  void theSplitLayoutPutsTheLogRowsInALevelDbOfTheirOwn(@TempDir Path parent) throws IOException {
+    List<byte[][]> store = rows(write(parent.resolve("a"), Layout.STORE).get(0));
+    List<Path> split = write(parent.resolve("b"), Layout.SPLIT);
+    List<byte[][]> both = new ArrayList<>(rows(split.get(0)));
+    both.addAll(rows(split.get(1)));
+    assertThat(rows(split.get(0))).allMatch(r -> r[0][0] == 'H').hasSize(3);
+    assertThat(rows(split.get(1))).allMatch(r -> r[0][0] == 'L').hasSize(3);
+    assertThat(both).usingElementComparator(LayoutsTest::compareRows)
+        .containsExactlyInAnyOrderElementsOf(store);
+  }
+
+  @Test
+  void aTinyRunMeasuresEveryLayoutAndLeavesNoFiles(@TempDir Path parent) throws IOException {
+    BenchConfig config = new BenchConfig(2_000, 1, BenchTest.TINY, 64, 2, parent,
+        Set.of("LAYOUTS"), List.of());
+    List<Outcome> outcomes;
+    try (ScratchDirs dirs = ScratchDirs.under(parent)) {
+      outcomes = Layouts.measure(config, dirs, W,
+          new PrintStream(new ByteArrayOutputStream(), true));
+    }
+    assertThat(outcomes).extracting(Outcome::name).containsExactly(
+        "P1-split", "P4-split-rows", "P1-slim", "P4-slim-rows", "P3-rows", "P3-slim");
+    for (Outcome o : outcomes) {
+      assertThat(o.engine()).as(o.name()).isPositive();
+      assertThat(o.raw()).as(o.name()).isPositive();
+    }
+    try (var left = Files.list(parent)) {
+      assertThat(left).isEmpty();
+    }
+  }
+
+  /** Three puts of {@code layout} in one batch: its LevelDB, then the log's LevelDB. */
+  private static List<Path> write(Path parent, Layout layout) throws IOException {
+    Path dir = Files.createDirectories(parent.resolve("db"));
+    Path logDir = Files.createDirectories(parent.resolve("log"));
+    try (DB db = RawLevelDb.open(dir); DB logDb = RawLevelDb.open(logDir)) {
+      assertThat(new Layouts.Writer(layout, db, logDb, W, new AtomicLong(), 3).write())
+          .isEqualTo(3);
+    }
+    return List.of(dir, logDir);
+  }
+
+  private static List<byte[][]> rows(Path dir) throws IOException {
+    List<byte[][]> rows = new ArrayList<>();
+    try (DB db = RawLevelDb.open(dir); var it = db.iterator()) {
+      for (it.seekToFirst(); it.hasNext(); ) {
+        var row = it.next();
+        rows.add(new byte[][] {row.getKey(), row.getValue()});
+      }
+    }
+    return rows;
+  }
+
+  private static int compareRows(byte[][] a, byte[][] b) {
+    int c = Arrays.compare(a[0], b[0]);
+    return c != 0 ? c : Arrays.compare(a[1], b[1]);
+  }
+}
