@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import org.iq80.leveldb.DB;
@@ -29,11 +30,20 @@ import org.iq80.leveldb.WriteOptions;
  *       heads row and then each head's log row.
  * </ul>
  *
- * <p>P1's pair in P1's window (a {@code WriteBatch} per 64 puts), P4's pair the catch-up's rows,
- * {@code n} entries in batches of one frame, timed in this JVM (not in P4's child).
+ * <p>P1's pair in P1's window (a {@code WriteBatch} per 64 puts), P4's pair the catch-up's rows
+ * (with a peer id as long as P4's source's), {@code n} entries in batches of one frame, timed in
+ * this JVM (not in P4's child); P3's pair random gets of compacted stores. The split layout's two
+ * LevelDBs each have the store's memtable and cache: twice the memory of the others.
  */
 final class Layouts {
   private Layouts() {}
+
+  /** The peer id of the P1 and P3 layouts' rows, as of the engine's stores in P1 and P3. */
+  private static final byte[] BENCH_PEER = Bench.PEER_ID.getBytes(StandardCharsets.UTF_8);
+
+  /** The peer id of the P4 layouts' rows: one as long as P4's source's (22 characters). */
+  private static final byte[] CATCH_UP_PEER =
+      SyntheticLog.peerId(new SplittableRandom(1)).getBytes(StandardCharsets.UTF_8);
 
   enum Layout {
     /** The store's own (format 3), for P3's reads: what P1-rows and P4-rows write. */
@@ -50,22 +60,24 @@ final class Layouts {
       List<Round> puts = new ArrayList<>();
       List<Round> catchUp = new ArrayList<>();
       for (int r = 1; r <= config.rounds(); r++) {
-        Rate raw = inFreshDb(dirs, db -> RawLevelDb.batchedPuts(db, w, new AtomicLong(),
-            config.window(), 1000));
-        Rate rows = inFreshDbs(dirs, (db, logDb) -> Rate.of(config.window(), new Writer(
-            layout, db, logDb, w, new AtomicLong(), config.inFlight())::write));
+        Rate raw = inFreshDbs(dirs, (db, unused) -> RawLevelDb.batchedPuts(db, w,
+            new AtomicLong(), config.window(), 1000));
+        Rate rows = inFreshDbs(dirs, (db, logDb) -> {
+          Writer writer = new Writer(layout, db, logDb, w, BENCH_PEER, new AtomicLong());
+          return Rate.of(config.window(), () -> writer.write(config.inFlight()));
+        });
         puts.add(report(progress, "P1" + suffix, r, new Round(rows, raw)));
-        Rate rawLoad = inFreshDb(dirs, db -> timed(() -> {
+        Rate rawLoad = inFreshDbs(dirs, (db, unused) -> timed(() -> {
           RawLevelDb.load(db, w, config.keys());
           return config.keys();
         }));
-        Rate rowsLoad = inFreshDbs(dirs, (db, logDb) -> timed(() -> new Writer(
-            layout, db, logDb, w, new AtomicLong(), CatchUpMain.ROWS_BATCH)
-            .writeAtLeast(config.keys())));
+        Rate rowsLoad = inFreshDbs(dirs, (db, logDb) -> timed(() ->
+            new Writer(layout, db, logDb, w, CATCH_UP_PEER, new AtomicLong())
+                .writeAll(config.keys(), CatchUpMain.ROWS_BATCH)));
         catchUp.add(report(progress, "P4" + suffix + "-rows", r, new Round(rowsLoad, rawLoad)));
       }
       String what = layout == Layout.SPLIT
-          ? "2 rows raw, log rows in a LevelDB of their own"
+          ? "2 rows raw, log rows in a LevelDB of their own (2x memtable and cache)"
           : "rows raw, the heads row without the value";
       outcomes.add(Outcome.throughput("P1" + suffix, what + ", " + config.inFlight()
           + " a batch / WriteBatch(1000)", puts, 0.50));
@@ -79,7 +91,7 @@ final class Layouts {
   /**
    * P3 for the store's rows and for the slim ones, which a get reads twice (the heads row, then
    * its head's log row): {@code n} keys loaded in batches of 1,000 and compacted, as P3's stores
-   * are, then random gets of them beside raw gets of a raw store of the same keys.
+   * are, then random gets of each, each right after raw gets of a raw store of the same keys.
    */
   private static List<Outcome> gets(BenchConfig config, ScratchDirs dirs, Workload w,
       PrintStream progress) {
@@ -87,48 +99,52 @@ final class Layouts {
     Path raw = dirs.newDir("layout-gets-raw");
     Path store = dirs.newDir("layout-gets-store");
     Path slim = dirs.newDir("layout-gets-slim");
-    DB rawLoad = RawLevelDb.open(raw);
     try {
-      RawLevelDb.load(rawLoad, w, n);
-    } finally {
-      RawLevelDb.close(rawLoad);
-    }
-    load(store, Layout.STORE, w, n);
-    load(slim, Layout.SLIM, w, n);
-    for (Path dir : List.of(raw, store, slim)) {
-      RawLevelDb.compact(dir);
-    }
-    List<Round> one = new ArrayList<>();
-    List<Round> two = new ArrayList<>();
-    try (DB rawDb = RawLevelDb.open(raw); DB storeDb = RawLevelDb.open(store);
-        DB slimDb = RawLevelDb.open(slim)) {
-      for (int r = 1; r <= config.rounds(); r++) {
-        Rate rawGets = RawLevelDb.randomGets(rawDb, n, config.threads(), config.window());
-        one.add(report(progress, "P3-rows", r, new Round(Rate.randomReads(config.window(),
-            config.threads(), n, i -> require(storeDb, RawLevelDb.headsKey(Workload.keyBytes(i)))),
-            rawGets)));
-        two.add(report(progress, "P3-slim", r, new Round(Rate.randomReads(config.window(),
-            config.threads(), n, i -> {
-              require(slimDb, RawLevelDb.headsKey(Workload.keyBytes(i)));
-              require(slimDb, RawLevelDb.logKey(Writer.PEER, i + 1));
-            }), rawGets)));
+      DB rawLoad = RawLevelDb.open(raw);
+      try {
+        RawLevelDb.load(rawLoad, w, n);
+      } finally {
+        RawLevelDb.close(rawLoad);
       }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+      load(store, Layout.STORE, w, n);
+      load(slim, Layout.SLIM, w, n);
+      for (Path dir : List.of(raw, store, slim)) {
+        RawLevelDb.compact(dir);
+      }
+      List<Round> one = new ArrayList<>();
+      List<Round> two = new ArrayList<>();
+      try (DB rawDb = RawLevelDb.open(raw); DB storeDb = RawLevelDb.open(store);
+          DB slimDb = RawLevelDb.open(slim)) {
+        for (int r = 1; r <= config.rounds(); r++) {
+          one.add(report(progress, "P3-rows", r, new Round(
+              Rate.randomReads(config.window(), config.threads(), n,
+                  i -> require(storeDb, RawLevelDb.headsKey(Workload.keyBytes(i)))),
+              RawLevelDb.randomGets(rawDb, n, config.threads(), config.window()))));
+          two.add(report(progress, "P3-slim", r, new Round(
+              Rate.randomReads(config.window(), config.threads(), n, i -> {
+                require(slimDb, RawLevelDb.headsKey(Workload.keyBytes(i)));
+                require(slimDb, RawLevelDb.logKey(BENCH_PEER, i + 1));
+              }),
+              RawLevelDb.randomGets(rawDb, n, config.threads(), config.window()))));
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+      String what = config.threads() + " threads, compacted / raw get";
+      return List.of(
+          Outcome.throughput("P3-rows", "get of the store's heads row, " + what, one, 0.50),
+          Outcome.throughput("P3-slim", "get of the slim heads row and its log row, " + what,
+              two, 0.50));
+    } finally {
+      for (Path dir : List.of(raw, store, slim)) {
+        dirs.delete(dir);
+      }
     }
-    for (Path dir : List.of(raw, store, slim)) {
-      dirs.delete(dir);
-    }
-    String what = config.threads() + " threads, compacted / raw get";
-    return List.of(
-        Outcome.throughput("P3-rows", "get of the store's heads row, " + what, one, 0.50),
-        Outcome.throughput("P3-slim", "get of the slim heads row and its log row, " + what,
-            two, 0.50));
   }
 
   private static void load(Path dir, Layout layout, Workload w, long n) {
     try (DB db = RawLevelDb.open(dir)) {
-      new Writer(layout, db, null, w, new AtomicLong(), 1000).writeAtLeast(n);
+      new Writer(layout, db, null, w, BENCH_PEER, new AtomicLong()).writeAll(n, 1000);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -140,47 +156,49 @@ final class Layouts {
     }
   }
 
-  /** Writes the rows of puts of keys {@code next, next + 1, ...}, a batch at a time. */
+  /**
+   * Writes the rows of {@code peer}'s puts of keys {@code next, next + 1, ...} (entry {@code i +
+   * 1} puts key {@code i}), a batch at a time.
+   */
   static final class Writer {
-    static final byte[] PEER = Bench.PEER_ID.getBytes(StandardCharsets.UTF_8);
     private final Layout layout;
     private final DB db;
     private final DB logDb;
     private final Workload w;
+    private final byte[] peer;
     private final AtomicLong next;
-    private final int batchSize;
     private final WriteOptions async = new WriteOptions().sync(false);
 
-    Writer(Layout layout, DB db, DB logDb, Workload w, AtomicLong next, int batchSize) {
+    Writer(Layout layout, DB db, DB logDb, Workload w, byte[] peer, AtomicLong next) {
       this.layout = layout;
       this.db = db;
       this.logDb = logDb;
       this.w = w;
+      this.peer = peer;
       this.next = next;
-      this.batchSize = batchSize;
     }
 
-    /** Writes whole batches until {@code n} puts are written; how many were. */
-    long writeAtLeast(long n) {
-      long done = 0;
-      while (done < n) {
-        done += write();
+    /** Writes {@code n} puts, {@code batchSize} a batch (the last one the rest); returns n. */
+    long writeAll(long n, int batchSize) {
+      for (long done = 0; done < n; ) {
+        done += write((int) Math.min(batchSize, n - done));
       }
-      return done;
+      return n;
     }
 
-    int write() {
-      long first = next.getAndAdd(batchSize);
+    /** Writes the next {@code count} puts' rows, as one batch (one in each LevelDB if split). */
+    int write(int count) {
+      long first = next.getAndAdd(count);
       boolean split = layout == Layout.SPLIT;
       try (WriteBatch heads = db.createWriteBatch();
           WriteBatch ownLog = split ? logDb.createWriteBatch() : null) {
         WriteBatch log = split ? ownLog : heads;
-        for (long i = first; i < first + batchSize; i++) {
+        for (long i = first; i < first + count; i++) {
           byte[] key = Workload.keyBytes(i);
           byte[] value = w.value(i);
-          log.put(RawLevelDb.logKey(PEER, i + 1), RawLevelDb.logValue(i + 1, key, value));
+          log.put(RawLevelDb.logKey(peer, i + 1), RawLevelDb.logValue(i + 1, key, value));
           heads.put(RawLevelDb.headsKey(key),
-              RawLevelDb.headsValue(PEER, i + 1, value, layout != Layout.SLIM));
+              RawLevelDb.headsValue(peer, i + 1, value, layout != Layout.SLIM));
         }
         if (split) {
           logDb.write(ownLog, async); // the log first: it is what the heads would be rebuilt from
@@ -189,7 +207,7 @@ final class Layouts {
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
-      return batchSize;
+      return count;
     }
   }
 
@@ -205,30 +223,21 @@ final class Layouts {
     return new Rate(ops, System.nanoTime() - start);
   }
 
-  private interface InDb {
-    Rate run(DB db);
-  }
-
   private interface InDbs {
     Rate run(DB db, DB logDb);
   }
 
-  private static Rate inFreshDb(ScratchDirs dirs, InDb work) {
-    return inFreshDbs(dirs, (db, unused) -> work.run(db));
-  }
-
-  /** {@code work} on two new LevelDBs, removed after it. */
+  /** {@code work} on two new LevelDBs (the second for a split layout's log), removed after it. */
   private static Rate inFreshDbs(ScratchDirs dirs, InDbs work) {
     Path dir = dirs.newDir("layout");
     Path logDir = dirs.newDir("layout-log");
-    Rate rate;
     try (DB db = RawLevelDb.open(dir); DB logDb = RawLevelDb.open(logDir)) {
-      rate = work.run(db, logDb);
+      return work.run(db, logDb);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    } finally {
+      dirs.delete(dir);
+      dirs.delete(logDir);
     }
-    dirs.delete(dir);
-    dirs.delete(logDir);
-    return rate;
   }
 }

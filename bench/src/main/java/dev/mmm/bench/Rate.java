@@ -73,15 +73,25 @@ record Rate(long ops, long nanos) {
               "mmm-bench-worker-" + t);
       workers[t].start();
     }
+    // Every worker is joined before any failure is thrown: the caller closes the store they read
+    // (a native LevelDB) as soon as this returns or throws.
+    boolean interrupted = false;
+    for (Thread worker : workers) {
+      while (worker.isAlive()) {
+        try {
+          worker.join();
+        } catch (InterruptedException e) {
+          interrupted = true; // the workers end with their window: wait for them all the same
+        }
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while measuring");
+    }
     long total = 0;
     long last = warmupEnd;
     for (int t = 0; t < threads; t++) {
-      try {
-        workers[t].join();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IllegalStateException("interrupted while measuring", e);
-      }
       if (failures[t] != null) {
         throw new IllegalStateException("measuring thread failed", failures[t]);
       }

@@ -6,11 +6,13 @@ import dev.mmm.bench.Layouts.Layout;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
@@ -21,6 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The layouts write the rows they are named for, and a run of them measures every one. */
 class LayoutsTest {
   private static final Workload W = new Workload(5);
+  private static final byte[] PEER = Bench.PEER_ID.getBytes(StandardCharsets.UTF_8);
 
   /** The store's layout in {@link Layouts} is exactly what P1-rows writes (and tests) for a put. */
   @Test
@@ -32,6 +35,22 @@ class LayoutsTest {
     }
     assertThat(rows(write(parent, Layout.STORE).get(0))).usingElementComparator(LayoutsTest::compareRows)
         .containsExactlyElementsOf(rows(bench));
+  }
+
+  /**
+   * The store's two rows for peer "bench"'s entry 1 putting key 0, byte for byte (as the bench
+   * wrote them before its row encoding moved into helpers): what the engine's format 3 holds, but
+   * for the fingerprint, which here is a constant of the seq.
+   */
+  @Test
+  void theStoreRowsAreFormat3sBytes(@TempDir Path parent) throws IOException {
+    String value = HexFormat.of().formatHex(W.value(0));
+    String key = "30".repeat(Workload.KEY_BYTES);
+    assertThat(rows(write(parent, Layout.STORE, 1).get(0)))
+        .extracting(r -> HexFormat.of().formatHex(r[0]) + " " + HexFormat.of().formatHex(r[1]))
+        .containsExactly(
+            "48" + key + "0001 010562656e636801009e3779b97f4a7c150064" + value,
+            "4c62656e636800010000000000000001 009e3779b97f4a7c1510" + key + "00" + value);
   }
 
   @Test
@@ -72,6 +91,9 @@ class LayoutsTest {
     try (ScratchDirs dirs = ScratchDirs.under(parent)) {
       outcomes = Layouts.measure(config, dirs, W,
           new PrintStream(new ByteArrayOutputStream(), true));
+      try (var left = Files.list(dirs.root())) {
+        assertThat(left).as("what the layouts left in their scratch directory").isEmpty();
+      }
     }
     assertThat(outcomes).extracting(Outcome::name).containsExactly(
         "P1-split", "P4-split-rows", "P1-slim", "P4-slim-rows", "P3-rows", "P3-slim");
@@ -79,18 +101,19 @@ class LayoutsTest {
       assertThat(o.engine()).as(o.name()).isPositive();
       assertThat(o.raw()).as(o.name()).isPositive();
     }
-    try (var left = Files.list(parent)) {
-      assertThat(left).isEmpty();
-    }
   }
 
-  /** Three puts of {@code layout} in one batch: its LevelDB, then the log's LevelDB. */
   private static List<Path> write(Path parent, Layout layout) throws IOException {
+    return write(parent, layout, 3);
+  }
+
+  /** {@code puts} puts of {@code layout} in one batch: its LevelDB, then the log's LevelDB. */
+  private static List<Path> write(Path parent, Layout layout, int puts) throws IOException {
     Path dir = Files.createDirectories(parent.resolve("db"));
     Path logDir = Files.createDirectories(parent.resolve("log"));
     try (DB db = RawLevelDb.open(dir); DB logDb = RawLevelDb.open(logDir)) {
-      assertThat(new Layouts.Writer(layout, db, logDb, W, new AtomicLong(), 3).write())
-          .isEqualTo(3);
+      assertThat(new Layouts.Writer(layout, db, logDb, W, PEER, new AtomicLong()).write(puts))
+          .isEqualTo(puts);
     }
     return List.of(dir, logDir);
   }
