@@ -12,7 +12,6 @@ import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import org.iq80.leveldb.DB;
-import org.iq80.leveldb.WriteBatch;
 import org.iq80.leveldb.WriteOptions;
 
 /**
@@ -188,25 +187,7 @@ final class Layouts {
 
     /** Writes the next {@code count} puts' rows, as one batch (one in each LevelDB if split). */
     int write(int count) {
-      long first = next.getAndAdd(count);
-      boolean split = layout == Layout.SPLIT;
-      try (WriteBatch heads = db.createWriteBatch();
-          WriteBatch ownLog = split ? logDb.createWriteBatch() : null) {
-        WriteBatch log = split ? ownLog : heads;
-        for (long i = first; i < first + count; i++) {
-          byte[] key = Workload.keyBytes(i);
-          byte[] value = w.value(i);
-          log.put(RawLevelDb.logKey(peer, i + 1), RawLevelDb.logValue(i + 1, key, value));
-          heads.put(RawLevelDb.headsKey(key),
-              RawLevelDb.headsValue(peer, i + 1, value, layout != Layout.SLIM));
-        }
-        if (split) {
-          logDb.write(ownLog, async); // the log first: it is what the heads would be rebuilt from
-        }
-        db.write(heads, async);
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
-      }
+      RawLevelDb.writeRows(layout, db, logDb, w, peer, next.getAndAdd(count), count, async);
       return count;
     }
   }

@@ -121,14 +121,31 @@ final class RawLevelDb {
   /** Entry {@code i + 1} of {@code peer} puts key {@code i}: its log row and its heads row. */
   private static void writeEngineRows(DB db, Workload w, long first, int count,
       WriteOptions options, byte[] peer) {
-    try (WriteBatch batch = db.createWriteBatch()) {
+    writeRows(Layouts.Layout.STORE, db, null, w, peer, first, count, options);
+  }
+
+  /**
+   * The rows of {@code peer}'s entries {@code first + 1 .. first + count}, entry {@code i + 1}
+   * putting key {@code i}, laid out as {@code layout}: one {@code WriteBatch}, or for the split
+   * layout one in {@code logDb} (the log, written first: it is what the heads would be rebuilt
+   * from) and one in {@code db}.
+   */
+  static void writeRows(Layouts.Layout layout, DB db, DB logDb, Workload w, byte[] peer,
+      long first, int count, WriteOptions options) {
+    boolean split = layout == Layouts.Layout.SPLIT;
+    try (WriteBatch heads = db.createWriteBatch();
+        WriteBatch ownLog = split ? logDb.createWriteBatch() : null) {
+      WriteBatch log = split ? ownLog : heads;
       for (long i = first; i < first + count; i++) {
         byte[] key = Workload.keyBytes(i);
         byte[] value = w.value(i);
-        batch.put(logKey(peer, i + 1), logValue(i + 1, key, value));
-        batch.put(headsKey(key), headsValue(peer, i + 1, value, true));
+        log.put(logKey(peer, i + 1), logValue(i + 1, key, value));
+        heads.put(headsKey(key), headsValue(peer, i + 1, value, layout != Layouts.Layout.SLIM));
       }
-      db.write(batch, options);
+      if (split) {
+        logDb.write(ownLog, options);
+      }
+      db.write(heads, options);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -140,7 +157,7 @@ final class RawLevelDb {
   }
 
   /** The log row of entry {@code seq} putting {@code value} at {@code key}: flags, fingerprint, key, links, value. */
-  static byte[] logValue(long seq, byte[] key, byte[] value) {
+  private static byte[] logValue(long seq, byte[] key, byte[] value) {
     return new Row(1 + 8 + 1 + key.length + 1 + value.length)
         .b(0).fixed64(fingerprint(seq)).string(key).varint(0).raw(value).bytes();
   }
@@ -153,7 +170,7 @@ final class RawLevelDb {
    * The heads row of a key whose one head is {@code peer}'s entry {@code seq}; {@code withValue}
    * false leaves its value out (a layout the store does not use: see {@link Layouts}).
    */
-  static byte[] headsValue(byte[] peer, long seq, byte[] value, boolean withValue) {
+  private static byte[] headsValue(byte[] peer, long seq, byte[] value, boolean withValue) {
     Row row = new Row(1 + 1 + peer.length + 3 + 1 + 8 + 1 + 2 + value.length)
         .varint(1).string(peer).varint(seq).b(0).fixed64(fingerprint(seq)).varint(0);
     return withValue ? row.varint(value.length).raw(value).bytes() : row.bytes();
