@@ -151,9 +151,13 @@ final class RawLevelDb {
     }
   }
 
+  /** The engine's tag bytes of its LOG and HEAD tables ({@code Keyspace} in mmm-engine). */
+  static final byte LOG = 0x02;
+  static final byte HEAD = 0x03;
+
   /** The key of {@code peer}'s log row of {@code seq}. */
   static byte[] logKey(byte[] peer, long seq) {
-    return new Row(1 + peer.length + 2 + 8).b('L').keyString(peer).fixed64(seq).bytes();
+    return new Row(1 + peer.length + 2 + 8).b(LOG).keyString(peer).fixed64(seq).bytes();
   }
 
   /** The log row of entry {@code seq} putting {@code value} at {@code key}: flags, fingerprint, key, links, value. */
@@ -163,7 +167,7 @@ final class RawLevelDb {
   }
 
   static byte[] headsKey(byte[] key) {
-    return new Row(1 + key.length + 2).b('H').keyString(key).bytes();
+    return new Row(1 + key.length + 2).b(HEAD).keyString(key).bytes();
   }
 
   /**
