@@ -11,10 +11,9 @@ import org.iq80.leveldb.DB;
 
 /**
  * P4 in a JVM of its own, so the heap cap it is run under applies to the sync alone: {@link
- * CatchUpChild} starts it. It builds the source store, syncs it once to an empty peer to warm
- * up (not counted), then per round syncs it to a new empty peer and loads a new raw LevelDB with
- * the same keys, back to back (and for P4 a third with the rows the empty peer wrote, P4-rows),
- * and prints each round as one {@value #ROUND} line of {@code
+ * CatchUpChild} starts it. It builds the source store, then per round syncs it to a new empty
+ * peer and loads a new raw LevelDB with the same keys, back to back (and for P4 a third with the
+ * rows the empty peer wrote, P4-rows), and prints each round as one {@value #ROUND} line of {@code
  * key=value} pairs; anything else it prints is progress.
  *
  * <pre>
@@ -66,7 +65,6 @@ public final class CatchUpMain {
       System.out.printf(
           "built the source: %,d entries in %.1f s (heap cap %d MB)%n",
           n, (System.nanoTime() - start) / 1e9, Runtime.getRuntime().maxMemory() >> 20);
-      warmUp(catchUp, dirs, carrier);
       for (int r = 1; r <= rounds; r++) {
         Path receiver = dirs.newDir("receiver-" + r);
         Instant from = Instant.now();
@@ -86,21 +84,6 @@ public final class CatchUpMain {
             heap.maxAfterGc(), heap.collections(), heap.max());
       }
     }
-  }
-
-  /**
-   * One sync, not counted, before the rounds, as every other measurement warms up before its
-   * window. Without it the first round ran at about three quarters of the others' rate in every
-   * run, also from a source compacted by hand first (2026-12-03): first-time costs of this JVM
-   * (the JIT compiling the sync's code on the two cores the sync needs), not the source's
-   * compaction debt.
-   */
-  private static void warmUp(CatchUp catchUp, ScratchDirs dirs, Carrier carrier) {
-    Path receiver = dirs.newDir("warm-up");
-    CatchUp.Result result = catchUp.syncToEmpty(receiver, carrier);
-    dirs.delete(receiver);
-    System.out.printf("warm-up (not counted): %,d entries at %,.0f/s%n", result.entries(),
-        result.rate().perSecond());
   }
 
   /** Raw LevelDB's time to take the same keys in WriteBatch(1000)s, into a new store. */
