@@ -2,6 +2,8 @@ package dev.mmm.engine;
 
 import com.fasterxml.jackson.core.JsonGenerationException;
 import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.util.JsonGeneratorDelegate;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -24,9 +26,13 @@ final class Codecs {
 
   static final Codec<byte[]> BYTES =
       new Codec<>() {
+        /**
+         * A copy: the caller may reuse its array once {@code put} returns, and the log row, the
+         * heads row and the fingerprint are made from the value at different moments.
+         */
         @Override
         public byte[] encode(byte[] value) {
-          return value;
+          return value.clone();
         }
 
         @Override
@@ -92,7 +98,9 @@ final class Codecs {
           throw new IllegalArgumentException(
               "cannot write " + type.getSimpleName() + " as JSON: " + e.getMessage(), e);
         }
-        return out.toByteArray();
+        byte[] bytes = out.toByteArray();
+        requireReadable(bytes);
+        return bytes;
       }
 
       @Override
@@ -104,10 +112,30 @@ final class Codecs {
           }
           return value;
         } catch (IOException e) {
-          throw new UncheckedIOException("not a JSON " + type.getSimpleName(), e);
+          throw new UncheckedIOException(
+              "not a JSON " + type.getSimpleName() + ": " + e.getMessage(), e);
         }
       }
     };
+  }
+
+  /**
+   * Refuses JSON that this codec's reader would refuse: Jackson's read constraints (numbers of at
+   * most 1,000 digits, names of at most 50,000 chars, 1,000 levels of nesting) bind only when
+   * reading, so a value past them would be written, acknowledged, and never read back. Those
+   * limits stay: they are what keeps a peer's value from costing a reader minutes of CPU.
+   */
+  private static void requireReadable(byte[] json) {
+    try (JsonParser p = MAPPER.getFactory().createParser(json)) {
+      for (JsonToken t = p.nextToken(); t != null; t = p.nextToken()) {
+        if (t == JsonToken.VALUE_NUMBER_INT || t == JsonToken.VALUE_NUMBER_FLOAT) {
+          p.getNumberValue(); // the digits' limit is checked when the number is read
+        }
+      }
+    } catch (IOException e) {
+      throw new IllegalArgumentException(
+          "this JSON could not be read back, so it is not written: " + e.getMessage(), e);
+    }
   }
 
   /** Refuses a tree holding a MissingNode or a non-finite number; iterative, for deep trees. */

@@ -39,7 +39,12 @@ public sealed interface DatabaseCommand permits
 
   /** Appends an entry superseding the writer's own current heads of {@code key}. */
   record Put(String key, byte[] value, ActorRef<StatusReply<Doc<byte[]>>> replyTo)
-      implements DatabaseCommand {}
+      implements DatabaseCommand {
+    /** The value is copied: the sender may reuse its array once it has told the command. */
+    public Put {
+      value = value == null ? null : value.clone();
+    }
+  }
 
   /**
    * Appends an entry superseding the writer's own current heads of {@code key} and {@code
@@ -50,6 +55,7 @@ public sealed interface DatabaseCommand permits
       implements DatabaseCommand {
     public Merge {
       links = copy(links);
+      value = value == null ? null : value.clone();
     }
   }
 
