@@ -53,6 +53,7 @@ public final class Database<V> {
   private final ChangeFeed feed;
   private final ActorRef<DatabaseCommand> ref;
   private final CompletableFuture<Done> stopped;
+  private final InFlight inFlight;
   private final ActorSystem<?> system;
   /** Held (shared) while a request is handed to the actor, (exclusive) while close is. */
   private final ReentrantReadWriteLock gate = new ReentrantReadWriteLock();
@@ -65,12 +66,14 @@ public final class Database<V> {
       ChangeFeed feed,
       ActorRef<DatabaseCommand> ref,
       CompletableFuture<Done> stopped,
+      InFlight inFlight,
       ActorSystem<?> system) {
     this.store = store;
     this.options = options;
     this.feed = feed;
     this.ref = ref;
     this.stopped = stopped;
+    this.inFlight = inFlight;
     this.system = system;
   }
 
@@ -89,6 +92,7 @@ public final class Database<V> {
     Store store = Store.open(dir, options.storeSettings());
     ChangeFeed feed = new ChangeFeed();
     CompletableFuture<Done> stopped = new CompletableFuture<>();
+    InFlight inFlight = new InFlight();
     try {
       Executor answers = system.executionContext();
       Executor hooks = system.dispatchers().lookup(DispatcherSelector.fromConfig("mmm.hook-dispatcher"));
@@ -98,10 +102,11 @@ public final class Database<V> {
       system.registerExtension(DatabaseBehavior.ClosedResponder.ID);
       ActorRef<DatabaseCommand> ref =
           system.systemActorOf(
-              DatabaseBehavior.create(store, options, feed, stopped, answers, hooks, linger),
+              DatabaseBehavior.create(
+                  store, options, feed, stopped, inFlight, answers, hooks, linger),
               DatabaseBehavior.NAME_PREFIX + INSTANCES.incrementAndGet(),
               DispatcherSelector.fromConfig("mmm.database-dispatcher"));
-      Database<V> db = new Database<>(store, options, feed, ref, stopped, system);
+      Database<V> db = new Database<>(store, options, feed, ref, stopped, inFlight, system);
       options.listener().ifPresent(db::startListener);
       return db;
     } catch (RuntimeException e) {
@@ -265,9 +270,15 @@ public final class Database<V> {
       return CompletableFuture.failedFuture(t);
     }
     return send(() -> {
-      ref.tell(w);
+      request(w);
       return w.promise().thenApply(d -> new Doc<>(d.key(), d.peer(), d.seq(), value));
     });
+  }
+
+  /** Tells the actor {@code command}, held in flight until it is answered. */
+  private void request(InternalCommand.Promised command) {
+    inFlight.add(command.promise());
+    ref.tell(command);
   }
 
   /** Hands a request to the actor; a close cannot slip between the check and the hand-over. */
@@ -481,7 +492,7 @@ public final class Database<V> {
         List<Stored> copy = new ArrayList<>(entries);
         // Hashing every entry's content was 3 % of the writer's time: done here, on the
         // caller's thread, by the engine's own code, so it is as trusted as if the writer did it.
-        ref.tell(new InternalCommand.ApplyEntries(copy, Batch.contentFingerprints(copy), chain,
+        request(new InternalCommand.ApplyEntries(copy, Batch.contentFingerprints(copy), chain,
             recovering, promise));
         return promise;
       });
@@ -491,7 +502,7 @@ public final class Database<V> {
     public CompletionStage<Integer> collect(Map<Version, Version> supersededBy) {
       return send(() -> {
         CompletableFuture<Integer> promise = new CompletableFuture<>();
-        ref.tell(new InternalCommand.Collect(Map.copyOf(supersededBy), promise));
+        request(new InternalCommand.Collect(Map.copyOf(supersededBy), promise));
         return promise;
       });
     }
@@ -500,7 +511,7 @@ public final class Database<V> {
     public CompletionStage<Done> reportClock(String peer, Map<String, Long> clock) {
       return send(() -> {
         CompletableFuture<Done> promise = new CompletableFuture<>();
-        ref.tell(new InternalCommand.Report(peer, Map.copyOf(clock), promise));
+        request(new InternalCommand.Report(peer, Map.copyOf(clock), promise));
         return promise;
       });
     }
@@ -519,7 +530,7 @@ public final class Database<V> {
     public CompletionStage<Done> requireRecovery(String reason) {
       return send(() -> {
         CompletableFuture<Done> promise = new CompletableFuture<>();
-        ref.tell(new InternalCommand.RequireRecovery(reason, promise));
+        request(new InternalCommand.RequireRecovery(reason, promise));
         return promise;
       });
     }
@@ -528,7 +539,7 @@ public final class Database<V> {
     public CompletionStage<List<Version>> finishRecovery() {
       return send(() -> {
         CompletableFuture<List<Version>> promise = new CompletableFuture<>();
-        ref.tell(new InternalCommand.FinishRecovery(promise));
+        request(new InternalCommand.FinishRecovery(promise));
         return promise;
       });
     }

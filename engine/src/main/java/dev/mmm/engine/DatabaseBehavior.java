@@ -2,7 +2,9 @@ package dev.mmm.engine;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
@@ -65,11 +67,12 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
       DatabaseOptions<V> options,
       ChangeFeed feed,
       CompletableFuture<Done> stopped,
+      InFlight inFlight,
       Executor answers,
       Executor hooks,
       Duration linger) {
-    Behavior<DatabaseCommand> active = Behaviors.setup(
-        ctx -> new DatabaseBehavior<>(ctx, store, options, feed, stopped, answers, hooks, linger));
+    Behavior<DatabaseCommand> active = Behaviors.setup(ctx -> new DatabaseBehavior<>(
+        ctx, store, options, feed, stopped, inFlight, answers, hooks, linger));
     // A bug must not strand the mailbox: the actor goes on with the next message.
     return Behaviors.supervise(active).onFailure(Throwable.class, SupervisorStrategy.resume());
   }
@@ -82,11 +85,17 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   private final Limits limits;
   private final ChangeFeed feed;
   private final CompletableFuture<Done> stopped;
+  private final InFlight inFlight;
   private final Executor answers;
   private final Executor hooks;
   private final Duration linger;
   private List<Pending> pending = new ArrayList<>();
   private int pendingEntries;
+  /** Tickets of Pekko-native writes sent to the validator, and of those admitted since. */
+  private long judging;
+  private long admitted;
+  /** Judged writes whose tickets come after one still being judged. */
+  private final Map<Long, InternalCommand.Judged> judgedEarly = new HashMap<>();
   private boolean flushQueued;
   private final CommitLinger commitLinger;
 
@@ -96,6 +105,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
       DatabaseOptions<V> options,
       ChangeFeed feed,
       CompletableFuture<Done> stopped,
+      InFlight inFlight,
       Executor answers,
       Executor hooks,
       Duration linger) {
@@ -105,6 +115,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
     this.limits = options.limits();
     this.feed = feed;
     this.stopped = stopped;
+    this.inFlight = inFlight;
     this.answers = answers;
     this.hooks = hooks;
     this.linger = linger;
@@ -228,6 +239,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
       return enqueue(w, reply);
     }
     ActorRef<DatabaseCommand> self = getContext().getSelf();
+    long ticket = judging++;
     try {
       hooks.execute(() -> {
         Throwable refusal = null;
@@ -236,33 +248,54 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
               new Version(store.id(), Math.max(1, store.clock(store.id()) + 1)), w.value());
           Database.validate(options, w.key(), decoded);
         } catch (Throwable t) {
-          Fatal.rethrowIfFatal(t);
           refusal = t;
         }
-        self.tell(new InternalCommand.Judged(write, refusal));
+        // Always told, a fatal error too: the writes judged after this one wait for its ticket.
+        self.tell(new InternalCommand.Judged(ticket, write, refusal));
+        if (refusal != null) {
+          Fatal.rethrowIfFatal(refusal);
+        }
       });
     } catch (RuntimeException rejected) {
-      return refuse(reply, new StoreException("cannot run the validator: " + rejected, rejected));
+      return onJudged(new InternalCommand.Judged(ticket, write,
+          new StoreException("cannot run the validator: " + rejected, rejected)));
     }
     return this;
   }
 
+  /**
+   * Admits judged writes in the order the actor received them: a sender's writes must commit in
+   * the order it sent them (a put and then a delete of one key must leave it deleted), and their
+   * validators, running side by side, finish in any order.
+   */
   private Behavior<DatabaseCommand> onJudged(InternalCommand.Judged judged) {
+    judgedEarly.put(judged.ticket(), judged);
+    for (InternalCommand.Judged next = judgedEarly.remove(admitted); next != null;
+        next = judgedEarly.remove(admitted)) {
+      admitted++;
+      admit(next);
+    }
+    return this;
+  }
+
+  private void admit(InternalCommand.Judged judged) {
     DatabaseCommand write = judged.write();
     Consumer<StatusReply<?>> reply = replyTo(replyRef(write), write);
     if (reply == null) {
-      return this;
+      return;
     }
     if (judged.refusal() != null) {
-      return refuse(reply, judged.refusal());
+      refuse(reply, judged.refusal());
+      return;
     }
     InternalCommand.Write w;
     try {
       w = toWrite(write);
     } catch (RuntimeException e) {
-      return refuse(reply, e);
+      refuse(reply, e);
+      return;
     }
-    return enqueue(w, reply);
+    enqueue(w, reply);
   }
 
   /** The write a Pekko-native command asks for; IllegalArgumentException if it is malformed. */
@@ -327,10 +360,19 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
    * request's answer. Should the executor refuse (the system shutting down), here.
    */
   private void deliver(Consumer<StatusReply<?>> reply, StatusReply<?> answer) {
+    offThread(() -> reply.accept(answer));
+  }
+
+  /**
+   * Runs {@code answer} on the answers' executor, where callers' callbacks may run; on this thread
+   * only if that executor refuses it (its system is stopping). This thread is the writer's, and
+   * its dispatcher's few threads are shared by every database of the system.
+   */
+  private void offThread(Runnable answer) {
     try {
-      answers.execute(() -> reply.accept(answer));
+      answers.execute(answer);
     } catch (RuntimeException rejected) {
-      reply.accept(answer);
+      answer.run();
     }
   }
 
@@ -513,6 +555,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   private Behavior<DatabaseCommand> onClose(InternalCommand.Close close) {
     flush();
     closeStore();
+    offThread(() -> stopped.complete(Done.getInstance())); // close()'s callers' callbacks
     close.promise().complete(Done.getInstance());
     return Behaviors.withTimers(timers -> {
       timers.startSingleTimer(InternalCommand.Linger.INSTANCE, linger);
@@ -523,7 +566,6 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   private void closeStore() {
     store.close();
     feed.signal();
-    stopped.complete(Done.getInstance());
   }
 
   /** Answers every command with {@link DatabaseClosedException}, then stops. */
@@ -629,10 +671,17 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
     DatabaseClosedException closed =
         new DatabaseClosedException("database " + store.dir() + " stopped before this request");
     for (Pending p : pending) {
-      deliver(p.reply(), StatusReply.error(closed));
+      p.reply().accept(StatusReply.error(closed)); // here: its executor is stopping (below)
     }
     pending.clear();
     closeStore();
+    // The system is stopping: what is left in the mailbox goes to dead letters, whose listener
+    // stops with the system too, and an answer handed to its stopping executor may never run. So
+    // every facade request still unanswered is failed here, on this thread; one the last commit
+    // wrote may be among them, hence "may have been written".
+    inFlight.failAll(new DatabaseClosedException("database " + store.dir() + " stopped (its"
+        + " actor system terminated) before answering this request; it may have been written"));
+    stopped.complete(Done.getInstance());
     return this;
   }
 }

@@ -58,8 +58,13 @@ sealed interface InternalCommand extends DatabaseCommand {
   /** Commit what is pending, close the store, answer everything after with closed. */
   record Close(CompletableFuture<Done> promise) implements InternalCommand {}
 
-  /** A Pekko-native write the validator has judged (off the actor's thread). */
-  record Judged(DatabaseCommand write, @Nullable Throwable refusal)
+  /**
+   * A Pekko-native write the validator has judged (off the actor's thread).
+   *
+   * @param ticket its place in the order the actor received the writes it judged: validators
+   *     finish in any order, and the writes join batches in this one
+   */
+  record Judged(long ticket, DatabaseCommand write, @Nullable Throwable refusal)
       implements InternalCommand {}
 
   /** Commit what the mailbox held: sent to self, so it queues behind the waiting writes. */
