@@ -63,7 +63,7 @@ public final class DatabaseOptions<V> {
   }
 
   /**
-   * The name of the data set this database holds a replica of (at most 256 bytes of UTF-8, not
+   * The name of the data set this database holds a replica of (at most 1,024 bytes of UTF-8, not
    * empty; {@value #DEFAULT_NAME} if not given). Every peer of one data set uses the same name: a
    * server serving several databases tells them apart by it, and a Pekko Cluster replicates the
    * databases of one name with each other. Unlike the peer id it is not stored: it can change
@@ -80,7 +80,7 @@ public final class DatabaseOptions<V> {
   }
 
   /**
-   * The peer id of a new store (at most 256 bytes of UTF-8, not empty). An existing store keeps
+   * The peer id of a new store (at most 1,024 bytes of UTF-8, not empty). An existing store keeps
    * the id it was created with and refuses to open under another.
    */
   public DatabaseOptions<V> withId(String id) {
