@@ -121,15 +121,18 @@ final class Codecs {
 
   /**
    * Refuses JSON that this codec's reader would refuse: Jackson's read constraints (numbers of at
-   * most 1,000 digits, names of at most 50,000 chars, 1,000 levels of nesting) bind only when
-   * reading, so a value past them would be written, acknowledged, and never read back. Those
-   * limits stay: they are what keeps a peer's value from costing a reader minutes of CPU.
+   * most 1,000 digits, names of at most 50,000 chars, strings of at most 20,000,000, 1,000 levels
+   * of nesting) bind only when reading, so a value past them would be written, acknowledged, and
+   * never read back. Those limits stay: they keep a peer's value from costing a reader minutes of
+   * CPU.
    */
   private static void requireReadable(byte[] json) {
     try (JsonParser p = MAPPER.getFactory().createParser(json)) {
       for (JsonToken t = p.nextToken(); t != null; t = p.nextToken()) {
         if (t == JsonToken.VALUE_NUMBER_INT || t == JsonToken.VALUE_NUMBER_FLOAT) {
           p.getNumberValue(); // the digits' limit is checked when the number is read
+        } else if (t == JsonToken.VALUE_STRING) {
+          p.getText(); // and a string's length when its text is made
         }
       }
     } catch (IOException e) {

@@ -1,6 +1,7 @@
 package dev.mmm.engine;
 
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -91,10 +92,11 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   private final Duration linger;
   private List<Pending> pending = new ArrayList<>();
   private int pendingEntries;
-  /** Tickets of Pekko-native writes sent to the validator, and of those admitted since. */
+  /** Tickets of the Pekko-native writes sent to the validator so far. */
   private long judging;
-  private long admitted;
-  /** Judged writes whose tickets come after one still being judged. */
+  /** Per key, the tickets of its native writes being judged or waiting, in arrival order. */
+  private final Map<String, ArrayDeque<Long>> judgingByKey = new HashMap<>();
+  /** Judged writes waiting for an earlier write of their key to be judged. */
   private final Map<Long, InternalCommand.Judged> judgedEarly = new HashMap<>();
   private boolean flushQueued;
   private final CommitLinger commitLinger;
@@ -125,7 +127,10 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   @Override
   public Receive<DatabaseCommand> createReceive() {
     return newReceiveBuilder()
-        .onMessage(InternalCommand.Promised.class, p -> enqueue(p, promise(p.promise())))
+        .onMessage(InternalCommand.Promised.class, p -> {
+          inFlight.taken(p.promise());
+          return enqueue(p, promise(p.promise()));
+        })
         .onMessage(DatabaseCommand.Put.class, this::judge)
         .onMessage(DatabaseCommand.Merge.class, this::judge)
         .onMessage(DatabaseCommand.Delete.class, this::judge)
@@ -240,6 +245,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
     }
     ActorRef<DatabaseCommand> self = getContext().getSelf();
     long ticket = judging++;
+    judgingByKey.computeIfAbsent(w.key(), k -> new ArrayDeque<>()).add(ticket);
     try {
       hooks.execute(() -> {
         Throwable refusal = null;
@@ -250,32 +256,62 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
         } catch (Throwable t) {
           refusal = t;
         }
-        // Always told, a fatal error too: the writes judged after this one wait for its ticket.
+        // Always told, a fatal error too: later writes of the key wait for this ticket.
         self.tell(new InternalCommand.Judged(ticket, write, refusal));
         if (refusal != null) {
           Fatal.rethrowIfFatal(refusal);
         }
       });
-    } catch (RuntimeException rejected) {
-      return onJudged(new InternalCommand.Judged(ticket, write,
+    } catch (Throwable rejected) { // an Error too (no thread for the pool): the ticket must go
+      onJudged(new InternalCommand.Judged(ticket, write,
           new StoreException("cannot run the validator: " + rejected, rejected)));
+      Fatal.rethrowIfFatal(rejected);
     }
     return this;
   }
 
   /**
-   * Admits judged writes in the order the actor received them: a sender's writes must commit in
-   * the order it sent them (a put and then a delete of one key must leave it deleted), and their
-   * validators, running side by side, finish in any order.
+   * Admits the judged writes of a key in the order the actor received them: a sender's put and
+   * then delete of one key must leave it deleted, and their validators, running side by side,
+   * finish in any order. Writes of other keys do not wait, so a slow validator holds up only the
+   * later writes of its key (and a validator writing another key and waiting for it is fine).
    */
   private Behavior<DatabaseCommand> onJudged(InternalCommand.Judged judged) {
+    String key = key(judged.write());
+    ArrayDeque<Long> queue = judgingByKey.get(key);
+    if (queue == null) { // not judged here (cannot happen): nothing to wait for
+      admit(judged);
+      return this;
+    }
     judgedEarly.put(judged.ticket(), judged);
-    for (InternalCommand.Judged next = judgedEarly.remove(admitted); next != null;
-        next = judgedEarly.remove(admitted)) {
-      admitted++;
+    while (!queue.isEmpty()) {
+      InternalCommand.Judged next = judgedEarly.remove(queue.peekFirst());
+      if (next == null) {
+        break;
+      }
+      queue.pollFirst();
       admit(next);
     }
+    if (queue.isEmpty()) {
+      judgingByKey.remove(key);
+    }
     return this;
+  }
+
+  /**
+   * On close: fails the judged writes still waiting behind a write of their key being judged
+   * (they are not written), and forgets the queues; the Judged of those still being judged then
+   * reach the closed actor, which fails them.
+   */
+  private void failJudged(DatabaseClosedException closed) {
+    for (InternalCommand.Judged waiting : judgedEarly.values()) {
+      Consumer<StatusReply<?>> reply = replyTo(replyRef(waiting.write()), waiting.write());
+      if (reply != null) {
+        reply.accept(StatusReply.error(closed));
+      }
+    }
+    judgedEarly.clear();
+    judgingByKey.clear();
   }
 
   private void admit(InternalCommand.Judged judged) {
@@ -554,6 +590,8 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
 
   private Behavior<DatabaseCommand> onClose(InternalCommand.Close close) {
     flush();
+    failJudged(new DatabaseClosedException("database " + store.dir() + " closed while a write"
+        + " of this key received before this one was being judged; this one was not written"));
     closeStore();
     offThread(() -> stopped.complete(Done.getInstance())); // close()'s callers' callbacks
     close.promise().complete(Done.getInstance());
@@ -584,6 +622,9 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   }
 
   private void closedAnswer(DatabaseCommand c) {
+    if (c instanceof InternalCommand.Promised p) {
+      inFlight.taken(p.promise());
+    }
     answerClosed(c, new DatabaseClosedException("database " + store.dir() + " is closed"), answers);
   }
 
@@ -674,13 +715,13 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
       p.reply().accept(StatusReply.error(closed)); // here: its executor is stopping (below)
     }
     pending.clear();
+    failJudged(closed);
     closeStore();
     // The system is stopping: what is left in the mailbox goes to dead letters, whose listener
-    // stops with the system too, and an answer handed to its stopping executor may never run. So
-    // every facade request still unanswered is failed here, on this thread; one the last commit
-    // wrote may be among them, hence "may have been written".
+    // stops with the system too. So every facade request this actor never took is failed here
+    // (the ones it took are answered: failed above, or written and their answers handed over).
     inFlight.failAll(new DatabaseClosedException("database " + store.dir() + " stopped (its"
-        + " actor system terminated) before answering this request; it may have been written"));
+        + " actor system terminated) before taking this request; it was not written"));
     stopped.complete(Done.getInstance());
     return this;
   }

@@ -28,6 +28,7 @@ import java.util.stream.Stream;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.stream.javadsl.SinkQueueWithCancel;
 import org.apache.pekko.stream.javadsl.Keep;
@@ -137,10 +138,12 @@ class AdversarialApiTest {
     await(db.put("k", "v"));
     AtomicReference<String> thread = new AtomicReference<>();
     CountDownLatch ran = new CountDownLatch(1);
-    db.close().thenRun(() -> {
+    // Attached before close() is even asked, so it cannot run on this thread instead.
+    db.replica().whenClosed().thenRun(() -> {
       thread.set(Thread.currentThread().getName());
       ran.countDown();
     });
+    db.close();
     try {
       assertThat(ran.await(10, SECONDS)).isTrue();
     } catch (InterruptedException e) {
@@ -233,6 +236,7 @@ class AdversarialApiTest {
       throw new AssertionError("the system did not terminate", e);
     }
     List<Integer> acked = new ArrayList<>();
+    List<Integer> failed = new ArrayList<>();
     List<Integer> hung = new ArrayList<>();
     for (int i = 0; i < puts.size(); i++) {
       try {
@@ -240,8 +244,11 @@ class AdversarialApiTest {
         acked.add(i);
       } catch (TimeoutException e) {
         hung.add(i);
-      } catch (Exception e) {
-        // failed: fine, not acknowledged
+      } catch (ExecutionException e) {
+        assertThat(e.getCause()).isInstanceOf(DatabaseClosedException.class);
+        failed.add(i);
+      } catch (InterruptedException e) {
+        throw new IllegalStateException(e);
       }
     }
     await(db.close());
@@ -249,6 +256,10 @@ class AdversarialApiTest {
     for (int i : acked) {
       assertThat(await(again.get("k" + i))).as("acknowledged k" + i).extracting(Doc::value)
           .containsExactly("v" + i);
+    }
+    // A DatabaseClosedException means "not written": a caller retrying it makes no duplicate.
+    for (int i : failed) {
+      assertThat(await(again.get("k" + i))).as("k" + i + ", failed as not written").isEmpty();
     }
     assertThat(hung.size()).as("puts (of " + puts.size() + ", " + acked.size()
         + " acknowledged; first hung: " + (hung.isEmpty() ? "-" : hung.get(0))
@@ -313,36 +324,118 @@ class AdversarialApiTest {
   // Pekko-native writes pipelined by one sender: with a validator, are they committed in order?
 
   @Test
-  void pipelinedNativePutsOfOneSenderCommitInOrderWithAValidator() {
-    AtomicReference<Database<String>> self = new AtomicReference<>();
+  void pipelinedNativePutsOfOneSenderCommitInOrderWithAValidator() throws Exception {
+    CountDownLatch secondJudged = new CountDownLatch(1);
     Database<String> db = open(system(), newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
         .withValidator((key, value) -> {
           if ("first".equals(value)) {
-            // a validator slow on this value: here, until the write after it has committed
-            // (bounded; it goes on after 5 s whatever happened)
-            long end = System.nanoTime() + 5_000_000_000L;
-            while (System.nanoTime() < end
-                && self.get().get("k").toCompletableFuture().join().isEmpty()) {
-              Thread.onSpinWait();
-            }
+            awaitLatch(secondJudged); // slower than the write after it
+          } else if ("second".equals(value)) {
+            secondJudged.countDown();
+          }
+          return Optional.empty();
+        }));
+    TestProbe<StatusReply<Doc<byte[]>>> probe = kit.createTestProbe();
+    db.ref().tell(new DatabaseCommand.Put("k", "first".getBytes(StandardCharsets.UTF_8), probe.ref()));
+    db.ref().tell(new DatabaseCommand.Put("k", "second".getBytes(StandardCharsets.UTF_8), probe.ref()));
+    for (int i = 0; i < 2; i++) {
+      assertThat(probe.receiveMessage(Duration.ofSeconds(10)).isSuccess()).isTrue();
+    }
+    // The sender told "first" then "second": the later write is the one left.
+    assertThat(await(db.get("k"))).as("heads after Put(first), Put(second) from one sender; log "
+        + run(db.log(LogOptions.all())).stream().map(e -> e.version() + "=" + e.value()).toList())
+        .extracting(Doc::value).containsExactly("second");
+  }
+
+  @Test
+  void aValidatorHoldingANativeWriteHoldsUpOnlyTheLaterWritesOfItsKey() throws Exception {
+    CountDownLatch holding = new CountDownLatch(1);
+    Database<String> db = open(system(), newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
+        .withValidator((key, value) -> {
+          if ("slow".equals(key)) {
+            holding.countDown();
+            block();
+          }
+          return Optional.empty();
+        }));
+    TestProbe<StatusReply<Doc<byte[]>>> slow = kit.createTestProbe();
+    db.ref().tell(new DatabaseCommand.Put("slow", "1".getBytes(StandardCharsets.UTF_8), slow.ref()));
+    assertThat(holding.await(10, SECONDS)).isTrue();
+    TestProbe<StatusReply<Doc<byte[]>>> other = kit.createTestProbe();
+    db.ref().tell(new DatabaseCommand.Put("other", "2".getBytes(StandardCharsets.UTF_8), other.ref()));
+    assertThat(other.receiveMessage(Duration.ofSeconds(10)).isSuccess()).isTrue();
+    release.countDown();
+    assertThat(slow.receiveMessage(Duration.ofSeconds(10)).isSuccess()).isTrue();
+  }
+
+  @Test
+  void aValidatorMayWriteAnotherKeyNativelyAndWaitForIt() {
+    AtomicReference<Database<String>> self = new AtomicReference<>();
+    Database<String> db = open(system(), newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
+        .withValidator((key, value) -> {
+          if ("outer".equals(key)) {
+            await(AskPattern.<DatabaseCommand, Doc<byte[]>>askWithStatus(self.get().ref(),
+                r -> new DatabaseCommand.Put("inner", "i".getBytes(StandardCharsets.UTF_8), r),
+                Duration.ofSeconds(10), system().scheduler()));
           }
           return Optional.empty();
         }));
     self.set(db);
+    assertThat(await(AskPattern.<DatabaseCommand, Doc<byte[]>>askWithStatus(db.ref(),
+        r -> new DatabaseCommand.Put("outer", "o".getBytes(StandardCharsets.UTF_8), r),
+        Duration.ofSeconds(10), system().scheduler())).key()).isEqualTo("outer");
+    assertThat(await(db.get("inner"))).extracting(Doc::value).containsExactly("i");
+  }
+
+  @Test
+  void nativeWritesJudgedOrStillJudgedAtCloseAreAllAnsweredAndNotWritten() throws Exception {
+    Path dir = newDir();
+    CountDownLatch holding = new CountDownLatch(1);
+    CountDownLatch secondJudged = new CountDownLatch(1);
+    Database<String> db = open(system(), dir, DatabaseOptions.of(Codec.utf8()).withId("A")
+        .withValidator((key, value) -> {
+          if ("first".equals(value)) {
+            holding.countDown();
+            block();
+          } else {
+            secondJudged.countDown();
+          }
+          return Optional.empty();
+        }));
     TestProbe<StatusReply<Doc<byte[]>>> probe = kit.createTestProbe();
     db.ref().tell(new DatabaseCommand.Put("k", "first".getBytes(StandardCharsets.UTF_8), probe.ref()));
+    assertThat(holding.await(10, SECONDS)).isTrue();
     db.ref().tell(new DatabaseCommand.Put("k", "second".getBytes(StandardCharsets.UTF_8), probe.ref()));
-    List<Long> seqs = new ArrayList<>();
+    assertThat(secondJudged.await(10, SECONDS)).isTrue(); // judged; waits behind "first"
+    await(db.close());
+    release.countDown();
     for (int i = 0; i < 2; i++) {
       StatusReply<Doc<byte[]>> r = probe.receiveMessage(Duration.ofSeconds(10));
-      assertThat(r.isSuccess()).isTrue();
-      Doc<byte[]> d = r.getValue();
-      seqs.add(d.seq());
+      assertThat(r.isError()).isTrue();
+      assertThat(r.getError()).isInstanceOf(DatabaseClosedException.class);
     }
-    // The sender told "first" then "second": the later write should be the one left.
-    assertThat(await(db.get("k"))).as("heads after Put(first), Put(second) from one sender; log "
-        + run(db.log(LogOptions.all())).stream().map(e -> e.version() + "=" + e.value()).toList())
-        .extracting(Doc::value).containsExactly("second");
+    Database<String> again = open(system(), dir, DatabaseOptions.of(Codec.utf8()).withId("A"));
+    assertThat(await(again.get("k"))).isEmpty();
+  }
+
+  @Test
+  void aNativePutsArrayChangedAfterItWasToldIsStoredAsGiven() {
+    Database<byte[]> db = open(system(), newDir(), DatabaseOptions.of(Codec.bytes()).withId("B"));
+    TestProbe<StatusReply<Doc<byte[]>>> probe = kit.createTestProbe();
+    byte[] value = "original".getBytes(StandardCharsets.UTF_8);
+    db.ref().tell(new DatabaseCommand.Put("k", value, probe.ref()));
+    Arrays.fill(value, (byte) 'X');
+    assertThat(probe.receiveMessage(Duration.ofSeconds(10)).isSuccess()).isTrue();
+    assertThat(new String(await(db.get("k")).get(0).value(), StandardCharsets.UTF_8))
+        .isEqualTo("original");
+  }
+
+  private static void awaitLatch(CountDownLatch latch) {
+    try {
+      latch.await(10, SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -645,8 +738,9 @@ class AdversarialApiTest {
       at = at.addArray();
     }
     values.put("deep800", deep);
-    Database<com.fasterxml.jackson.databind.JsonNode> db =
-        open(system(), newDir(), DatabaseOptions.of(Codec.json()).withId("J"));
+    values.put("longstring", f.textNode("x".repeat(20_000_001)));
+    Database<com.fasterxml.jackson.databind.JsonNode> db = open(system(), newDir(),
+        DatabaseOptions.of(Codec.json()).withId("J").withMaxValueBytes(64 << 20));
     List<String> unreadable = new ArrayList<>();
     for (var e : values.entrySet()) {
       Throwable put = catchThrowable(() -> await(db.put(e.getKey(), e.getValue())));
