@@ -24,6 +24,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
 import org.apache.pekko.stream.Attributes;
 import org.apache.pekko.stream.FlowShape;
 import org.apache.pekko.stream.Inlet;
@@ -336,8 +337,8 @@ final class SyncStage extends GraphStageWithMaterializedValue<
         case PULL -> Mode.PULL;
         default -> throw protocol(ErrorCode.MALFORMED, "a hello with mode " + hello.getMode());
       };
-      Wire.Clock theirs = Wire.clock(hello.getClockList());
-      remote = hello;
+      Wire.Clock theirs = Wire.clock(hello.getClockList(), known(hello.getPeerId()));
+      remote = hello.toBuilder().clearClock().build(); // the clock may be a frame's worth
       cancelTimer(HANDSHAKE_TIMER);
       checkHistories(hello, theirs);
       Mode mine = recovering ? Mode.PULL : options.mode();
@@ -498,12 +499,23 @@ final class SyncStage extends GraphStageWithMaterializedValue<
       }
     }
 
+    /**
+     * The peers of a remote's clock this side uses: those it holds, itself and the remote. What the
+     * remote holds of others tells it nothing (it has none of their entries to send, nor to
+     * collect), and a forged clock of invented peers would otherwise be held and copied all
+     * session.
+     */
+    private Predicate<String> known(String them) {
+      Map<String, Long> held = safeClock();
+      return peer -> held.containsKey(peer) || peer.equals(self) || peer.equals(them);
+    }
+
     private void onCaughtUp(CaughtUp caughtUp) {
       requireHello("caught-up");
       if (remoteCaughtUp) {
         throw protocol(ErrorCode.OUT_OF_ORDER, "a second caught-up");
       }
-      Wire.Clock clock = Wire.clock(caughtUp.getClockList());
+      Wire.Clock clock = Wire.clock(caughtUp.getClockList(), known(remote.getPeerId()));
       clock.seqs().forEach((p, s) -> remoteKnown.merge(p, s, Math::max));
       if (recovering) {
         claimsOfSelf.add(new long[] {clock.seq(self), clock.fingerprint(self)});

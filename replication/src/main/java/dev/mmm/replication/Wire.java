@@ -9,8 +9,11 @@ import dev.mmm.replication.wire.Entry;
 import dev.mmm.replication.wire.ErrorCode;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.function.Predicate;
 
 /** Between the engine's model and the protobuf messages; nothing read is trusted. */
 final class Wire {
@@ -87,17 +90,33 @@ final class Wire {
 
   /** A clock from the wire: peers named once, not empty, seqs within range. */
   static Clock clock(List<Dot> dots) {
+    return clock(dots, peer -> true);
+  }
+
+  /**
+   * The clock of {@code dots}, of the peers {@code keep} accepts only: a remote's clock may name a
+   * frame's worth of peers (hundreds of thousands), which this side must neither hold for a session
+   * nor copy into maps, and only the peers it knows matter to it.
+   */
+  static Clock clock(List<Dot> dots, Predicate<String> keep) {
     Map<String, Long> seqs = new HashMap<>();
     Map<String, Long> fps = new HashMap<>();
+    // Every peer, kept or not, is checked for a repeat: a HashSet, whose bins of colliding
+    // hashes become trees, so a clock of ids forged to collide costs n log n, not n squared.
+    Set<String> named = new HashSet<>();
     for (Dot d : dots) {
       if (d.getPeer().isEmpty() || d.getSeq() < 0) {
         throw new SyncException(ErrorCode.MALFORMED, "clock holds an invalid entry "
             + d.getPeer() + ":" + Long.toUnsignedString(d.getSeq()), false);
       }
-      if (seqs.put(d.getPeer(), d.getSeq()) != null) {
+      if (!named.add(d.getPeer())) {
         throw new SyncException(
             ErrorCode.MALFORMED, "clock names peer " + d.getPeer() + " twice", false);
       }
+      if (!keep.test(d.getPeer())) {
+        continue;
+      }
+      seqs.put(d.getPeer(), d.getSeq());
       if (d.getFingerprint() != 0) {
         fps.put(d.getPeer(), d.getFingerprint());
       }
