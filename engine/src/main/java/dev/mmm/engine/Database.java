@@ -246,6 +246,11 @@ public final class Database<V> {
     return replica;
   }
 
+  /** Requests told to the actor that it has not taken yet (for tests). */
+  int requestsInFlight() {
+    return inFlight.size();
+  }
+
   // ---- writes ----
 
   private CompletionStage<Doc<V>> write(

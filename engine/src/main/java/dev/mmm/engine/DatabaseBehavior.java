@@ -279,8 +279,8 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   private Behavior<DatabaseCommand> onJudged(InternalCommand.Judged judged) {
     String key = key(judged.write());
     ArrayDeque<Long> queue = judgingByKey.get(key);
-    if (queue == null) { // not judged here (cannot happen): nothing to wait for
-      admit(judged);
+    if (queue == null || !queue.contains(judged.ticket())) {
+      // Answered already: its executor threw an Error after queueing the task after all.
       return this;
     }
     judgedEarly.put(judged.ticket(), judged);

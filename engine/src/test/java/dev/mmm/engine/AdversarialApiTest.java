@@ -430,6 +430,17 @@ class AdversarialApiTest {
         .isEqualTo("original");
   }
 
+  @Test
+  void answeredRequestsAreNotHeldInFlight() {
+    Database<String> db = utf8("A");
+    List<CompletionStage<Doc<String>>> puts = new ArrayList<>();
+    for (int i = 0; i < 2000; i++) {
+      puts.add(db.put("k" + i, "v"));
+    }
+    puts.forEach(AdversarialApiTest::await);
+    assertThat(db.requestsInFlight()).isZero();
+  }
+
   private static void awaitLatch(CountDownLatch latch) {
     try {
       latch.await(10, SECONDS);

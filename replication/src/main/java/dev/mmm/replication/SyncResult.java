@@ -1,5 +1,7 @@
 package dev.mmm.replication;
 
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.Map;
 
 /**
@@ -24,8 +26,17 @@ public record SyncResult(
     Map<String, Long> remoteClock) {
 
   public SyncResult {
-    localClock = Map.copyOf(localClock);
-    remoteClock = Map.copyOf(remoteClock);
+    localClock = copy(localClock);
+    remoteClock = copy(remoteClock);
+  }
+
+  /**
+   * An unmodifiable copy. Not {@code Map.copyOf}: its table probes linearly by {@code hashCode},
+   * so peer ids a remote forged to share one hash would make each copy quadratic; a {@code
+   * HashMap} turns such a bin into a tree.
+   */
+  static Map<String, Long> copy(Map<String, Long> clock) {
+    return Collections.unmodifiableMap(new HashMap<>(clock));
   }
 
   /** Neither side could send to the other (pull with pull, push with push). */

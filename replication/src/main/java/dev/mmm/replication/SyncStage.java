@@ -102,6 +102,8 @@ final class SyncStage extends GraphStageWithMaterializedValue<
     private static final String TICK = "tick";
     private static final String CLOSING_TIMER = "closing";
     private static final int MAX_APPLYING = 2;
+    /** The most peers of a remote's clock that this side holds nothing of that it keeps. */
+    private static final int REMOTE_ONLY_PEERS = 4096;
 
     private final CompletableFuture<SyncResult> result;
     private final Replica.Chain chain = new Replica.Chain();
@@ -350,12 +352,12 @@ final class SyncStage extends GraphStageWithMaterializedValue<
             + remoteMode + ") sends nothing");
       }
       remoteKnown.putAll(theirs.seqs());
-      Map<String, Long> from = new HashMap<>(theirs.seqs());
+      Map<String, Long> from = held(theirs.seqs(), hello.getPeerId());
       if (recovering) {
         claimsOfSelf.add(new long[] {theirs.seq(self), theirs.fingerprint(self)});
       }
       if (!hello.getRecovering()) {
-        reported = replica.reportClock(hello.getPeerId(), theirs.seqs());
+        reported = replica.reportClock(hello.getPeerId(), from);
         // The remote's own log is never sent back to it: it holds all of it (its hello may be
         // older than entries of it that reached this side since), or it lost history and its
         // own check of this side's hello stops it; either way it would skip or refuse them.
@@ -500,14 +502,28 @@ final class SyncStage extends GraphStageWithMaterializedValue<
     }
 
     /**
-     * The peers of a remote's clock this side uses: those it holds, itself and the remote. What the
-     * remote holds of others tells it nothing (it has none of their entries to send, nor to
-     * collect), and a forged clock of invented peers would otherwise be held and copied all
-     * session.
+     * The peers of a remote's clock this side keeps: those it holds, itself, the remote, and at
+     * most {@value #REMOTE_ONLY_PEERS} others (so that a live session does not send back what the
+     * remote already holds of a peer this side learns of later, and lag counts them). A forged
+     * clock of a frame's worth of invented peers would otherwise be held and copied all session.
      */
     private Predicate<String> known(String them) {
       Map<String, Long> held = safeClock();
-      return peer -> held.containsKey(peer) || peer.equals(self) || peer.equals(them);
+      int[] others = {0};
+      return peer -> held.containsKey(peer) || peer.equals(self) || peer.equals(them)
+          || others[0]++ < REMOTE_ONLY_PEERS;
+    }
+
+    /** The part of a remote's clock this side holds entries of: what it sends and collects by. */
+    private Map<String, Long> held(Map<String, Long> theirs, String them) {
+      Map<String, Long> mine = safeClock();
+      Map<String, Long> held = new HashMap<>();
+      theirs.forEach((peer, seq) -> {
+        if (mine.containsKey(peer) || peer.equals(self) || peer.equals(them)) {
+          held.put(peer, seq);
+        }
+      });
+      return held;
     }
 
     private void onCaughtUp(CaughtUp caughtUp) {
@@ -522,7 +538,8 @@ final class SyncStage extends GraphStageWithMaterializedValue<
       }
       remoteCaughtUp = true;
       if (!remote.getRecovering()) {
-        reported = replica.reportClock(remote.getPeerId(), clock.seqs());
+        reported = replica.reportClock(remote.getPeerId(),
+            held(clock.seqs(), remote.getPeerId()));
       }
       pullIn();
       report();
@@ -711,7 +728,7 @@ final class SyncStage extends GraphStageWithMaterializedValue<
 
     private void report() {
       progress.accept(new SyncProgress(remote == null ? "" : remote.getPeerId(), sent, received,
-          Map.copyOf(remoteKnown), caughtUpSent && remoteCaughtUp));
+          SyncResult.copy(remoteKnown), caughtUpSent && remoteCaughtUp));
     }
 
     /** Ends the outgoing stream, whatever state it is in (idempotent). */
@@ -850,7 +867,7 @@ final class SyncStage extends GraphStageWithMaterializedValue<
     }
 
     private void succeed() {
-      Map<String, Long> known = Map.copyOf(remoteKnown);
+      Map<String, Long> known = SyncResult.copy(remoteKnown);
       SyncResult done = new SyncResult(remote.getPeerId(), sent, received, sending, receiving,
           safeClock(), known);
       CompletionStage<?> after = reported;

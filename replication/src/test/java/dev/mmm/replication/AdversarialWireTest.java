@@ -273,6 +273,34 @@ class AdversarialWireTest {
   }
 
   /**
+   * The clock a remote's hello names is kept for peers this side does not hold yet too (up to a
+   * bound): a live session must not send back the entries of a peer this side learns of later
+   * (here c, from c itself) that the remote held at the handshake.
+   */
+  @Test
+  void aLiveSessionDoesNotSendBackAPeerTheRemoteHeldAtItsHello() {
+    Database<String> a = dbs.utf8("a");
+    Database<String> b = dbs.utf8("b");
+    Database<String> c = dbs.utf8("c");
+    get(a.put("a1", "v"));
+    for (int i = 0; i < 50; i++) {
+      get(c.put("c" + i, "v"));
+    }
+    SyncSessions.sync(dbs.system(), c, b); // b holds c up to 50, a holds nothing of c
+    SyncOptions live = SyncOptions.defaults().withLive(true);
+    SyncSessions.Killable s = SyncSessions.startKillable(dbs.system(), a, live, b,
+        live.withMode(Mode.PULL));
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(WAIT_S))
+        .until(() -> get(b.clock()).getOrDefault("a", 0L) == 1L);
+    SyncSessions.sync(dbs.system(), c, a); // a learns c mid-session
+    get(a.put("a2", "v")); // applied after c's entries, so sent after them if they were sent
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(WAIT_S))
+        .until(() -> get(b.clock()).getOrDefault("a", 0L) == 2L);
+    s.killSwitch().shutdown();
+    assertThat(get(s.session().left()).sent()).as("entries a sent b live").isEqualTo(2);
+  }
+
+  /**
    * An honest relay whose merge reaches the victim before the version it supersedes (the victim
    * holds a link to a version it has not seen yet) syncs within a small maxUnseenLinks.
    */
