@@ -280,7 +280,7 @@ public final class Database<V> {
     });
   }
 
-  /** Tells the actor {@code command}, held in flight until it is answered. */
+  /** Tells the actor {@code command}, held in flight until the actor takes it. */
   private void request(InternalCommand.Promised command) {
     inFlight.add(command.promise());
     ref.tell(command);
