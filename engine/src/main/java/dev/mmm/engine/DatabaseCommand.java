@@ -80,8 +80,14 @@ public sealed interface DatabaseCommand permits
    */
   record Apply(List<LogEntry<byte[]>> entries, ActorRef<StatusReply<Applied>> replyTo)
       implements DatabaseCommand {
+    /** The values are copied too: the sender may reuse its arrays once it has told the command. */
     public Apply {
-      entries = copy(entries);
+      entries = entries == null ? null : copy(entries.stream().map(Apply::withOwnValue).toList());
+    }
+
+    private static @Nullable LogEntry<byte[]> withOwnValue(@Nullable LogEntry<byte[]> e) {
+      return e == null || e.value() == null ? e : new LogEntry<>(e.peer(), e.seq(), e.key(),
+          e.value().clone(), e.links(), e.deleted(), e.collected());
     }
   }
 

@@ -156,7 +156,7 @@ class AdversarialApiTest {
   void slowCallbacksOnClosesDoNotStallAnotherDatabase() {
     Thread test = Thread.currentThread();
     List<Database<String>> closing = new ArrayList<>();
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 4; i++) {
       Database<String> db = utf8("C" + i);
       await(db.put("k", "v"));
       closing.add(db);
@@ -166,13 +166,15 @@ class AdversarialApiTest {
     CountDownLatch blockedOffTest = new CountDownLatch(4);
     List<String> threads = new CopyOnWriteArrayList<>();
     for (Database<String> db : closing) {
-      db.close().thenRun(() -> { // a slow callback, e.g. cleanup work after close
+      // Attached before close() is asked, so it cannot run on this thread instead.
+      db.replica().whenClosed().thenRun(() -> { // a slow callback, e.g. cleanup after close
         threads.add(Thread.currentThread().getName());
         if (Thread.currentThread() != test) {
           blockedOffTest.countDown();
           block();
         }
       });
+      db.close();
     }
     try {
       assertThat(blockedOffTest.await(10, SECONDS))
@@ -439,6 +441,22 @@ class AdversarialApiTest {
     }
     puts.forEach(AdversarialApiTest::await);
     assertThat(db.requestsInFlight()).isZero();
+  }
+
+  @Test
+  void aNativeApplysArraysChangedAfterItWasToldAreStoredAsGiven() {
+    Database<byte[]> db = open(system(), newDir(), DatabaseOptions.of(Codec.bytes()).withId("B"));
+    TestProbe<StatusReply<DatabaseCommand.Applied>> probe = kit.createTestProbe();
+    byte[] value = "original".getBytes(StandardCharsets.UTF_8);
+    db.ref().tell(new DatabaseCommand.Apply(
+        List.of(new LogEntry<>("R", 1, "k", value, List.of(), false)), probe.ref()));
+    Arrays.fill(value, (byte) 'X');
+    assertThat(probe.receiveMessage(Duration.ofSeconds(10)).isSuccess()).isTrue();
+    assertThat(new String(await(db.get("k")).get(0).value(), StandardCharsets.UTF_8))
+        .isEqualTo("original");
+    assertThat(run(db.rawLog(LogOptions.all()))).singleElement()
+        .satisfies(e -> assertThat(new String(e.value(), StandardCharsets.UTF_8))
+            .isEqualTo("original"));
   }
 
   private static void awaitLatch(CountDownLatch latch) {
