@@ -120,6 +120,12 @@ final class Codecs {
   }
 
   /**
+   * The longest JSON that cannot pass any of Jackson's read limits: a number of 1,001 digits, or
+   * 1,001 levels of nesting, takes more bytes than this (the other limits are longer still).
+   */
+  private static final int SURELY_READABLE_BYTES = 1000;
+
+  /**
    * Refuses JSON that this codec's reader would refuse: Jackson's read constraints (numbers of at
    * most 1,000 digits, names of at most 50,000 chars, strings of at most 20,000,000, 1,000 levels
    * of nesting) bind only when reading, so a value past them would be written, acknowledged, and
@@ -127,6 +133,9 @@ final class Codecs {
    * CPU.
    */
   private static void requireReadable(byte[] json) {
+    if (json.length <= SURELY_READABLE_BYTES) {
+      return; // too short to pass any of those limits: puts of small values parse nothing twice
+    }
     try (JsonParser p = MAPPER.getFactory().createParser(json)) {
       for (JsonToken t = p.nextToken(); t != null; t = p.nextToken()) {
         if (t == JsonToken.VALUE_NUMBER_INT || t == JsonToken.VALUE_NUMBER_FLOAT) {

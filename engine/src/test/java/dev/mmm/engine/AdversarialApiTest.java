@@ -5,15 +5,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -24,7 +20,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.stream.Stream;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
@@ -48,32 +43,22 @@ import org.junit.jupiter.api.Test;
  */
 class AdversarialApiTest {
   private ActorTestKit kit;
-  private final List<Database<?>> open = new ArrayList<>();
-  private final List<Path> dirs = new ArrayList<>();
+  private TestDatabases dbs;
   private final CountDownLatch release = new CountDownLatch(1);
 
   @BeforeEach
   void setUp() {
     kit = ActorTestKit.create();
+    dbs = new TestDatabases(kit.system());
   }
 
   @AfterEach
   void tearDown() {
     release.countDown();
-    for (Database<?> db : open) {
-      try {
-        db.close().toCompletableFuture().get(10, SECONDS);
-      } catch (Exception ignored) {
-        // reported by the test itself
-      }
-    }
-    kit.shutdownTestKit();
-    for (Path dir : dirs) {
-      try (Stream<Path> files = Files.walk(dir)) {
-        files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
-      }
+    try {
+      dbs.close();
+    } finally {
+      kit.shutdownTestKit();
     }
   }
 
@@ -82,23 +67,15 @@ class AdversarialApiTest {
   }
 
   private Path newDir() {
-    try {
-      Path dir = Files.createTempDirectory("mmm-adv-");
-      dirs.add(dir);
-      return dir;
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    return dbs.newDir();
   }
 
-  private <V> Database<V> open(ActorSystem<?> system, Path dir, DatabaseOptions<V> options) {
-    Database<V> db = Database.open(system, dir, options);
-    open.add(db);
-    return db;
+  private <V> Database<V> open(Path dir, DatabaseOptions<V> options) {
+    return dbs.open(dir, options);
   }
 
   private Database<String> utf8(String id) {
-    return open(system(), newDir(), DatabaseOptions.of(Codec.utf8()).withId(id));
+    return dbs.utf8(id);
   }
 
   private static <T> T await(CompletionStage<T> stage) {
@@ -121,11 +98,7 @@ class AdversarialApiTest {
   }
 
   private void block() {
-    try {
-      release.await(60, SECONDS);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
+    awaitLatch(release, 60);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -200,7 +173,7 @@ class AdversarialApiTest {
       db = Database.open(other.system(), dir, DatabaseOptions.of(Codec.utf8()).withId("T"));
     } catch (RuntimeException refused) {
       // refusing to open is fine; then the directory must be openable elsewhere
-      Database<String> again = open(system(), dir, DatabaseOptions.of(Codec.utf8()).withId("T"));
+      Database<String> again = open(dir, DatabaseOptions.of(Codec.utf8()).withId("T"));
       await(again.put("k", "v"));
       return;
     }
@@ -215,7 +188,7 @@ class AdversarialApiTest {
     assertThat(get).as("get").satisfiesAnyOf(
         t -> assertThat(t).isNull(),
         t -> assertThat(t).isInstanceOf(MmmException.class));
-    Database<String> again = open(system(), dir, DatabaseOptions.of(Codec.utf8()).withId("T"));
+    Database<String> again = open(dir, DatabaseOptions.of(Codec.utf8()).withId("T"));
     await(again.put("k2", "v"));
   }
 
@@ -254,7 +227,7 @@ class AdversarialApiTest {
       }
     }
     await(db.close());
-    Database<String> again = open(system(), dir, DatabaseOptions.of(Codec.utf8()).withId("S"));
+    Database<String> again = open(dir, DatabaseOptions.of(Codec.utf8()).withId("S"));
     for (int i : acked) {
       assertThat(await(again.get("k" + i))).as("acknowledged k" + i).extracting(Doc::value)
           .containsExactly("v" + i);
@@ -273,7 +246,7 @@ class AdversarialApiTest {
 
   @Test
   void aBytesValueMutatedAfterPutReturnsIsStoredAsGiven() {
-    Database<byte[]> db = open(system(), newDir(), DatabaseOptions.of(Codec.bytes()).withId("B"));
+    Database<byte[]> db = open(newDir(), DatabaseOptions.of(Codec.bytes()).withId("B"));
     byte[] value = "original".getBytes(StandardCharsets.UTF_8);
     CompletionStage<Doc<byte[]>> put = db.put("k", value);
     Arrays.fill(value, (byte) 'X'); // the caller reuses its buffer once put() has returned
@@ -284,7 +257,7 @@ class AdversarialApiTest {
 
   @Test
   void aBytesValueMutatedDuringTheCommitGivesTheSameValueToGetAndToTheLog() throws Exception {
-    Database<byte[]> db = open(system(), newDir(), DatabaseOptions.of(Codec.bytes()).withId("B"));
+    Database<byte[]> db = open(newDir(), DatabaseOptions.of(Codec.bytes()).withId("B"));
     int n = 3000;
     byte[][] values = new byte[n][];
     for (int i = 0; i < n; i++) {
@@ -328,10 +301,10 @@ class AdversarialApiTest {
   @Test
   void pipelinedNativePutsOfOneSenderCommitInOrderWithAValidator() throws Exception {
     CountDownLatch secondJudged = new CountDownLatch(1);
-    Database<String> db = open(system(), newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
+    Database<String> db = open(newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
         .withValidator((key, value) -> {
           if ("first".equals(value)) {
-            awaitLatch(secondJudged); // slower than the write after it
+            awaitLatch(secondJudged, 10); // slower than the write after it
           } else if ("second".equals(value)) {
             secondJudged.countDown();
           }
@@ -352,7 +325,7 @@ class AdversarialApiTest {
   @Test
   void aValidatorHoldingANativeWriteHoldsUpOnlyTheLaterWritesOfItsKey() throws Exception {
     CountDownLatch holding = new CountDownLatch(1);
-    Database<String> db = open(system(), newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
+    Database<String> db = open(newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
         .withValidator((key, value) -> {
           if ("slow".equals(key)) {
             holding.countDown();
@@ -373,7 +346,7 @@ class AdversarialApiTest {
   @Test
   void aValidatorMayWriteAnotherKeyNativelyAndWaitForIt() {
     AtomicReference<Database<String>> self = new AtomicReference<>();
-    Database<String> db = open(system(), newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
+    Database<String> db = open(newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
         .withValidator((key, value) -> {
           if ("outer".equals(key)) {
             await(AskPattern.<DatabaseCommand, Doc<byte[]>>askWithStatus(self.get().ref(),
@@ -394,7 +367,7 @@ class AdversarialApiTest {
     Path dir = newDir();
     CountDownLatch holding = new CountDownLatch(1);
     CountDownLatch secondJudged = new CountDownLatch(1);
-    Database<String> db = open(system(), dir, DatabaseOptions.of(Codec.utf8()).withId("A")
+    Database<String> db = open(dir, DatabaseOptions.of(Codec.utf8()).withId("A")
         .withValidator((key, value) -> {
           if ("first".equals(value)) {
             holding.countDown();
@@ -416,13 +389,13 @@ class AdversarialApiTest {
       assertThat(r.isError()).isTrue();
       assertThat(r.getError()).isInstanceOf(DatabaseClosedException.class);
     }
-    Database<String> again = open(system(), dir, DatabaseOptions.of(Codec.utf8()).withId("A"));
+    Database<String> again = open(dir, DatabaseOptions.of(Codec.utf8()).withId("A"));
     assertThat(await(again.get("k"))).isEmpty();
   }
 
   @Test
   void aNativePutsArrayChangedAfterItWasToldIsStoredAsGiven() {
-    Database<byte[]> db = open(system(), newDir(), DatabaseOptions.of(Codec.bytes()).withId("B"));
+    Database<byte[]> db = open(newDir(), DatabaseOptions.of(Codec.bytes()).withId("B"));
     TestProbe<StatusReply<Doc<byte[]>>> probe = kit.createTestProbe();
     byte[] value = "original".getBytes(StandardCharsets.UTF_8);
     db.ref().tell(new DatabaseCommand.Put("k", value, probe.ref()));
@@ -445,7 +418,7 @@ class AdversarialApiTest {
 
   @Test
   void aNativeApplysArraysChangedAfterItWasToldAreStoredAsGiven() {
-    Database<byte[]> db = open(system(), newDir(), DatabaseOptions.of(Codec.bytes()).withId("B"));
+    Database<byte[]> db = open(newDir(), DatabaseOptions.of(Codec.bytes()).withId("B"));
     TestProbe<StatusReply<DatabaseCommand.Applied>> probe = kit.createTestProbe();
     byte[] value = "original".getBytes(StandardCharsets.UTF_8);
     db.ref().tell(new DatabaseCommand.Apply(
@@ -459,9 +432,9 @@ class AdversarialApiTest {
             .isEqualTo("original"));
   }
 
-  private static void awaitLatch(CountDownLatch latch) {
+  private static void awaitLatch(CountDownLatch latch, long seconds) {
     try {
-      latch.await(10, SECONDS);
+      latch.await(seconds, SECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
@@ -528,14 +501,14 @@ class AdversarialApiTest {
   @Test
   void emptyValuesAndEmptyKeysRoundTripThroughGetLogAndReopen() {
     Path dir = newDir();
-    Database<byte[]> db = open(system(), dir, DatabaseOptions.of(Codec.bytes()).withId("E"));
+    Database<byte[]> db = open(dir, DatabaseOptions.of(Codec.bytes()).withId("E"));
     await(db.put("", new byte[0]));
     await(db.put("k", new byte[0]));
     assertThat(await(db.get(""))).singleElement().satisfies(d -> assertThat(d.value()).isEmpty());
     assertThat(run(db.log(LogOptions.all()))).hasSize(2)
         .allSatisfy(e -> assertThat(e.value()).isNotNull().isEmpty());
     await(db.close());
-    Database<byte[]> again = open(system(), dir, DatabaseOptions.of(Codec.bytes()).withId("E"));
+    Database<byte[]> again = open(dir, DatabaseOptions.of(Codec.bytes()).withId("E"));
     assertThat(await(again.get("k"))).singleElement().satisfies(d -> assertThat(d.value()).isEmpty());
     assertThat(run(again.keys(Range.all()))).containsExactly("", "k");
   }
@@ -696,7 +669,7 @@ class AdversarialApiTest {
   void aBlockedListenerDoesNotHoldUpCloseOrReopen() {
     Path dir = newDir();
     CountDownLatch inListener = new CountDownLatch(1);
-    Database<String> db = open(system(), dir, DatabaseOptions.of(Codec.utf8()).withId("A")
+    Database<String> db = open(dir, DatabaseOptions.of(Codec.utf8()).withId("A")
         .withListener(e -> {
           inListener.countDown();
           block();
@@ -710,7 +683,7 @@ class AdversarialApiTest {
     await(db.put("k", "v2"));
     await(db.close());
     List<String> seen = new CopyOnWriteArrayList<>();
-    Database<String> again = open(system(), dir, DatabaseOptions.of(Codec.utf8()).withId("A")
+    Database<String> again = open(dir, DatabaseOptions.of(Codec.utf8()).withId("A")
         .withListener(e -> seen.add(e.value())));
     await(again.put("k", "v3"));
     org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> seen.contains("v3"));
@@ -721,7 +694,7 @@ class AdversarialApiTest {
   void aListenerThatClosesItsDatabaseAndWaitsDoesNotHang() {
     AtomicReference<Database<String>> self = new AtomicReference<>();
     CompletableFuture<Done> closedInListener = new CompletableFuture<>();
-    Database<String> db = open(system(), newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
+    Database<String> db = open(newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
         .withListener(e -> {
           if (e.key().equals("close")) {
             try {
@@ -740,7 +713,7 @@ class AdversarialApiTest {
   @Test
   void aListenerThatThrowsOnEveryEntryStillSeesEveryEntry() {
     AtomicInteger told = new AtomicInteger();
-    Database<String> db = open(system(), newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
+    Database<String> db = open(newDir(), DatabaseOptions.of(Codec.utf8()).withId("A")
         .withListener(e -> {
           told.incrementAndGet();
           throw new IllegalStateException("boom");
@@ -768,7 +741,7 @@ class AdversarialApiTest {
     }
     values.put("deep800", deep);
     values.put("longstring", f.textNode("x".repeat(20_000_001)));
-    Database<com.fasterxml.jackson.databind.JsonNode> db = open(system(), newDir(),
+    Database<com.fasterxml.jackson.databind.JsonNode> db = open(newDir(),
         DatabaseOptions.of(Codec.json()).withId("J").withMaxValueBytes(64 << 20));
     List<String> unreadable = new ArrayList<>();
     for (var e : values.entrySet()) {

@@ -89,14 +89,10 @@ final class Wire {
   }
 
   /** A clock from the wire: peers named once, not empty, seqs within range. */
-  static Clock clock(List<Dot> dots) {
-    return clock(dots, peer -> true);
-  }
-
   /**
-   * The clock of {@code dots}, of the peers {@code keep} accepts only: a remote's clock may name a
-   * frame's worth of peers (hundreds of thousands), which this side must neither hold for a session
-   * nor copy into maps, and only the peers it knows matter to it.
+   * The clock of {@code dots}, of the peers {@code keep} accepts only (every peer is still checked
+   * for a repeat): a remote's clock may name a frame's worth of peers (hundreds of thousands),
+   * which this side must neither hold for a session nor copy into maps.
    */
   static Clock clock(List<Dot> dots, Predicate<String> keep) {
     Map<String, Long> seqs = new HashMap<>();
