@@ -516,7 +516,7 @@ public final class Database<V> {
     public CompletionStage<Done> reportClock(String peer, Map<String, Long> clock) {
       return send(() -> {
         CompletableFuture<Done> promise = new CompletableFuture<>();
-        request(new InternalCommand.Report(peer, Map.copyOf(clock), promise));
+        request(new InternalCommand.Report(peer, Maps.frozen(clock), promise));
         return promise;
       });
     }

@@ -71,7 +71,7 @@ public final class LogOptions {
           }
           copy.put(peer, seq);
         });
-    return Map.copyOf(copy);
+    return Maps.frozen(copy);
   }
 
   @Override

@@ -368,8 +368,8 @@ final class Store implements AutoCloseable {
     }
     byte[] reason = guard(() -> db.get(META_RECOVERY));
     recovery = reason == null ? null : new String(reason, StandardCharsets.UTF_8);
-    reported = Map.copyOf(peers);
-    clock = new Clock(Map.copyOf(seqs), Map.copyOf(fps));
+    reported = Maps.frozen(peers);
+    clock = new Clock(Maps.frozen(seqs), Maps.frozen(fps));
     linkedOnly = (int) unseen.keySet().stream().filter(p -> !seqs.containsKey(p)).count();
   }
 
@@ -652,12 +652,12 @@ final class Store implements AutoCloseable {
         }
         fps.put(peer, dot[1]);
       });
-      clock = new Clock(Map.copyOf(seqs), Map.copyOf(fps));
+      clock = new Clock(Maps.frozen(seqs), Maps.frozen(fps));
     }
     if (!c.reports().isEmpty()) {
       Map<String, Map<String, Long>> peers = new HashMap<>(reported);
       peers.putAll(c.reports());
-      reported = Map.copyOf(peers);
+      reported = Maps.frozen(peers);
     }
     c.linksAdded().forEach(v -> noteUnseen(v, 1));
     c.linksResolved().forEach((v, n) -> noteUnseen(v, -n));

@@ -432,6 +432,43 @@ class AdversarialApiTest {
             .isEqualTo("original"));
   }
 
+  /**
+   * Peer ids a remote chose so that all share one {@code String.hashCode} ("Aa" and "BB" collide):
+   * a store holding their logs must still take writes at about its usual pace. {@code Map.copyOf}
+   * probes linearly, so a clock map of such ids cost every commit a copy quadratic in them (some
+   * 400 ms at 16,384) and every lookup a scan.
+   */
+  @Test
+  void aStoreHoldingLogsOfPeersWithCollidingIdsStillTakesWrites() {
+    Database<String> db = open(newDir(),
+        DatabaseOptions.of(Codec.utf8()).withId("A").withMaxPeers(20_000));
+    List<String> ids = new ArrayList<>(List.of(""));
+    while (ids.size() < 16_384) {
+      List<String> longer = new ArrayList<>();
+      for (String id : ids) {
+        longer.add(id + "Aa");
+        longer.add(id + "BB");
+      }
+      ids = longer;
+    }
+    for (int from = 0; from < ids.size(); from += 4096) {
+      List<LogEntry<byte[]>> entries = new ArrayList<>();
+      for (String peer : ids.subList(from, from + 4096)) {
+        entries.add(new LogEntry<>(peer, 1, "k", "v".getBytes(StandardCharsets.UTF_8), List.of(),
+            false));
+      }
+      await(TestDatabases.apply(db, entries));
+    }
+    long start = System.nanoTime();
+    for (int i = 0; i < 200; i++) {
+      await(db.put("p" + i, "v"));
+    }
+    long ms = (System.nanoTime() - start) / 1_000_000;
+    // A hang bound, not a benchmark: the puts take a few seconds at most; quadratic, over a minute.
+    assertThat(ms).as("ms for 200 puts to a store holding 16,384 such peers").isLessThan(30_000);
+    assertThat(await(db.clock())).hasSize(16_385);
+  }
+
   private static void awaitLatch(CountDownLatch latch, long seconds) {
     try {
       latch.await(seconds, SECONDS);
