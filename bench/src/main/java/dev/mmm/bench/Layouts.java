@@ -45,7 +45,7 @@ final class Layouts {
       SyntheticLog.peerId(new SplittableRandom(1)).getBytes(StandardCharsets.UTF_8);
 
   enum Layout {
-    /** The store's own (format 3), for P3's reads: what P1-rows and P4-rows write. */
+    /** The store's own (format 4): what P1-rows and P4-rows write. */
     STORE,
     SPLIT,
     SLIM

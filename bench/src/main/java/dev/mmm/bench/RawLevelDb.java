@@ -5,6 +5,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.fusesource.leveldbjni.JniDBFactory;
 import org.iq80.leveldb.CompressionType;
@@ -136,10 +138,20 @@ final class RawLevelDb {
     try (WriteBatch heads = db.createWriteBatch();
         WriteBatch ownLog = split ? logDb.createWriteBatch() : null) {
       WriteBatch log = split ? ownLog : heads;
+      // The slim layout keeps a log row per entry: its get reads the head's log row by its key.
+      int most = layout == Layouts.Layout.SLIM ? 1 : GROUP_ENTRIES;
+      List<byte[]> group = new ArrayList<>();
+      int groupBytes = 0;
       for (long i = first; i < first + count; i++) {
         byte[] key = Workload.keyBytes(i);
         byte[] value = w.value(i);
-        log.put(logKey(peer, i + 1), logValue(i + 1, key, value));
+        group.add(logValue(i + 1, key, value));
+        groupBytes += 32 + key.length + value.length;
+        if (group.size() == most || groupBytes >= GROUP_BYTES || i + 1 == first + count) {
+          log.put(logKey(peer, i + 1), group(group));
+          group.clear();
+          groupBytes = 0;
+        }
         heads.put(headsKey(key), headsValue(peer, i + 1, value, layout != Layouts.Layout.SLIM));
       }
       if (split) {
@@ -149,6 +161,26 @@ final class RawLevelDb {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /**
+   * As the engine's {@code LogGroup}: a batch's new entries of one peer go into log rows of at most
+   * this many entries, a row closed once its entries' sizes (32 bytes, the key and the value each)
+   * reach {@link #GROUP_BYTES}.
+   */
+  static final int GROUP_ENTRIES = 128;
+  static final int GROUP_BYTES = 32 * 1024;
+
+  /** A log row of the entry rows {@code entries}: the row alone for one, else a group. */
+  private static byte[] group(List<byte[]> entries) {
+    if (entries.size() == 1) {
+      return entries.get(0);
+    }
+    Row row = new Row(16 + entries.size() * 160).b(0x08).varint(entries.size());
+    for (byte[] e : entries) {
+      row.varint(e.length).raw(e);
+    }
+    return row.bytes();
   }
 
   /** The engine's tag bytes of its LOG and HEAD tables ({@code Keyspace} in mmm-engine). */

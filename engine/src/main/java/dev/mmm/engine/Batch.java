@@ -2,8 +2,10 @@ package dev.mmm.engine;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -32,13 +34,20 @@ final class Batch {
   private final Map<String, Heads> heads;
   private final Set<String> changed;
   /**
-   * LOG, LINK, FORK and META rows in the order staged, written in that order, so where a row is
-   * staged twice (a LINK row added then resolved, an own log row set aside then taken by a
-   * remote's entry) the later one wins, as LevelDB applies a batch. A null value deletes the row.
+   * LINK, FORK and META rows in the order staged, written in that order, so where a row is staged
+   * twice (a LINK row added then resolved) the later one wins, as LevelDB applies a batch. A null
+   * value deletes the row.
    */
   private final List<RowWrite> rows;
-  /** Log rows staged here, by version, for entries that read them back in this batch. */
+  /** Log entries staged here (new ones and history stubs), by version, for reading them back. */
   private final Map<Version, Row> staged;
+  /** New log entries, per peer in seq order, written at commit a {@link LogGroup} at a time. */
+  private final Map<String, List<Row>> appended = new LinkedHashMap<>();
+  /**
+   * Committed log rows this batch changes (history stubs, own entries set aside), by their row
+   * key: the entries left in each, none when the row goes.
+   */
+  private final Map<byte[], List<Row>> rewrites = new TreeMap<>(Arrays::compareUnsigned);
   private final Map<String, Map<String, Long>> reports = new HashMap<>();
   /** LINK rows staged: unseen version -> keys of the entries linking it. */
   private final Map<Version, Set<String>> linksAdded = new HashMap<>();
@@ -93,7 +102,8 @@ final class Batch {
   }
 
   boolean isEmpty() {
-    return rows.isEmpty() && clock.isEmpty() && reports.isEmpty() && changed.isEmpty();
+    return rows.isEmpty() && clock.isEmpty() && reports.isEmpty() && changed.isEmpty()
+        && appended.isEmpty() && rewrites.isEmpty();
   }
 
   int entries() {
@@ -482,10 +492,21 @@ final class Batch {
   }
 
   private void putLog(Row r) {
-    byte[] row = RowFormat.entry(r);
-    bytes += row.length;
-    rows.add(new RowWrite(Keyspace.log(r.peer(), r.seq()), row));
+    appended.computeIfAbsent(r.peer(), p -> new ArrayList<>()).add(r);
     staged.put(r.version(), r);
+  }
+
+  /**
+   * The entries of the committed log row holding {@code v} as this batch leaves them, to change in
+   * place; null if no committed row holds it.
+   */
+  private @Nullable List<Row> rewritable(Version v) {
+    LogGroup stored = store.logGroup(v);
+    if (stored == null) {
+      return null;
+    }
+    return rewrites.computeIfAbsent(stored.rowKey(),
+        k -> new ArrayList<>(stored.entries().stream().map(LogRow::row).toList()));
   }
 
   // ---- history GC ----
@@ -506,8 +527,14 @@ final class Batch {
         byRow.key(), byRow.links())) {
       return false;
     }
+    List<Row> group = rewritable(x);
+    if (group == null) {
+      return false;
+    }
+    Row stub = xr.toStub();
+    group.replaceAll(r -> r.seq() == x.seq() ? stub : r);
+    staged.put(x, stub);
     mutations++;
-    putLog(xr.toStub());
     return true;
   }
 
@@ -588,16 +615,34 @@ final class Batch {
       rows.add(new RowWrite(Keyspace.fork(store.forkCount() + forksAdded), RowFormat.fork(fork)));
       forksAdded++;
       setAside.add(fork);
-      rows.add(new RowWrite(Keyspace.log(self, seq), null));
       staged.remove(v);
       if (heads(fork.key()).remove(v).isPresent()) {
         changed.add(fork.key());
       }
     }
+    dropOwnLog(from, to);
     long back = from - 1;
     Row before = back == 0 ? null : ownRow(back);
     clock.put(self, new long[] {back, before == null ? 0 : before.fingerprint()});
     relinkSetAside(from, to);
+  }
+
+  /** Takes the own entries {@code from..to} out of the log: staged here, and committed. */
+  private void dropOwnLog(long from, long to) {
+    String self = store.id();
+    List<Row> run = appended.get(self);
+    if (run != null) {
+      run.removeIf(r -> r.seq() >= from);
+    }
+    for (long seq = from; seq <= Math.min(to, store.clock(self)); ) {
+      Version v = new Version(self, seq);
+      LogGroup stored = store.logGroup(v);
+      if (stored == null) {
+        throw new StoreException("own log row " + v + " is missing");
+      }
+      rewritable(v).removeIf(r -> r.seq() >= from);
+      seq = stored.last() + 1;
+    }
   }
 
   /**
@@ -622,8 +667,9 @@ final class Batch {
           continue;
         }
         Keyspace.Reader r = new Keyspace.Reader(row, Keyspace.LOG);
-        LogRow e = RowFormat.entry(r.string(), r.seq(), c.value());
-        relink(e.key(), e.links(), from, to);
+        for (LogRow e : RowFormat.entries(r.string(), r.seq(), c.value())) {
+          relink(e.key(), e.links(), from, to);
+        }
         c.next();
       }
     }
@@ -778,7 +824,44 @@ final class Batch {
 
   private record RowWrite(byte[] key, byte @Nullable [] value) {}
 
+  /** The key of the log row whose last entry is {@code run.get(to - 1)}. */
+  private static byte[] logKey(List<Row> run, int to) {
+    Row last = run.get(to - 1);
+    return Keyspace.log(last.peer(), last.seq());
+  }
+
+  private void putLog(WriteBatch wb, byte[] key, List<Row> run, int from, int to) {
+    byte[] row = RowFormat.log(run, from, to);
+    bytes += row.length;
+    wb.put(key, row);
+  }
+
   private void fill(WriteBatch wb) {
+    // Rewrites first: a row of own entries set aside may be keyed as a new row written below.
+    rewrites.forEach((rowKey, left) -> {
+      byte[] key = left.isEmpty() ? null : logKey(left, left.size());
+      if (key == null || !Arrays.equals(key, rowKey)) {
+        wb.delete(rowKey);
+      }
+      if (key != null) {
+        putLog(wb, key, left, 0, left.size());
+      }
+    });
+    appended.forEach((peer, run) -> {
+      int from = 0;
+      int groupBytes = 0;
+      for (int i = 0; i < run.size(); i++) {
+        Row r = run.get(i);
+        groupBytes += 32 + r.key().length() + 16 * r.links().size()
+            + (r.value() == null ? 0 : r.value().length);
+        if (i + 1 - from == LogGroup.MAX_ENTRIES || groupBytes >= LogGroup.MAX_BYTES
+            || i + 1 == run.size()) {
+          putLog(wb, logKey(run, i + 1), run, from, i + 1);
+          from = i + 1;
+          groupBytes = 0;
+        }
+      }
+    });
     for (RowWrite row : rows) {
       if (row.value() == null) {
         wb.delete(row.key());

@@ -8,7 +8,9 @@ import java.util.Arrays;
  *
  * <pre>
  *   META  name                 -> meta value (format version, peer id, recovery state)
- *   LOG   peer seq             -> entry                      every peer's log, own and relayed
+ *   LOG   peer seq             -> entries up to seq          every peer's log, own and relayed,
+ *                                                            a row per group commit's run
+ *                                                            ({@link LogGroup})
  *   HEAD  key                  -> the key's heads, values inline
  *   LINK  peer seq key         -> (empty)                    a link to a version not seen yet,
  *                                                            by an entry of key
@@ -17,7 +19,7 @@ import java.util.Arrays;
  *   FORK  index                -> own entry set aside by recovery, to be written again
  * </pre>
  *
- * Every seq up to a peer's clock has its log row (history GC keeps stubs, never gaps). LINK rows
+ * Every seq up to a peer's clock is in one log row (history GC keeps stubs, never gaps). LINK rows
  * lead with the linked version, so an arriving entry finds what links it with one seek.
  *
  * A string is its UTF-8 bytes with 0x00 escaped as 0x00 0xFF and ended by 0x00 0x01, so any string

@@ -167,13 +167,16 @@ final class LogSource extends GraphStage<SourceShape<Replica.Stored>> {
         c.seek(Keyspace.log(peer, from + 1));
         byte[] prefix = Keyspace.logPrefix(peer);
         while (buffer.size() < CHUNK && c.valid() && Keyspace.startsWith(c.key(), prefix)) {
-          long seq = Keyspace.lastSeq(c.key());
-          if (seq > to) {
-            break;
+          for (LogRow e : RowFormat.entries(peer, Keyspace.lastSeq(c.key()), c.value())) {
+            if (e.seq() > to || buffer.size() >= CHUNK) {
+              return;
+            }
+            if (e.seq() > from) {
+              Row r = e.row();
+              buffer.add(new Replica.Stored(r.entry(), r.fingerprint()));
+              position.put(peer, e.seq());
+            }
           }
-          Row r = RowFormat.entry(peer, seq, c.value()).row();
-          buffer.add(new Replica.Stored(r.entry(), r.fingerprint()));
-          position.put(peer, seq);
           c.next();
         }
       }

@@ -16,7 +16,8 @@ import org.iq80.leveldb.WriteOptions;
  * 2 kept a head's value only in its key's heads row and flagged its log row; format 3 keeps it in
  * the log row as well (see {@link RowFormat}). Every other row reads the same in both formats, so
  * the migration rewrites the flagged log rows, with the value from the heads row, in synced batches,
- * and only then sets the format row to 3.
+ * and only then sets the format row to the current format (every format-3 row reads the same in
+ * format 4).
  *
  * <p>A crash, a full disk or a failed write at any point leaves a store that is still format 2 and
  * still correct as such (a rewritten row is a valid format-2 row of an entry whose value is in its

@@ -9,10 +9,14 @@ import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Row values (format 3). Peer and seq of a log row live in its key, so the value holds the rest:
+ * Row values (format 4). Peer and last seq of a log row live in its key, so the value holds the
+ * rest: one entry, or a group of the entries of consecutive seqs that end at the key's
+ * ({@link LogGroup}):
  *
  * <pre>
+ *   log:   entry | group
  *   entry: flags(1) fingerprint(8) key links value(rest; none if deleted or a stub)
+ *   group: 0x08, varint n (2 or more), n * (varint len, entry)
  *   heads: varint n, n * (peer, varint seq, flags(1), fingerprint(8), links,
  *          [varint len, value] unless deleted)
  *   dot:   varint seq, fingerprint(8)                      -- a clock row
@@ -27,17 +31,20 @@ import org.jspecify.annotations.Nullable;
  * LevelDB moves their tables down the levels without merging them again (see design.md).
  *
  * <p>Strings are a varint length and UTF-8 bytes; fingerprints 8 bytes big-endian. Flags: bit 0 a
- * tombstone, bit 2 a stub (history GC dropped the value). Bit 1 marked, in format 2, a log row
- * whose value lived only in the heads row; {@link Migration} rewrites those, and format 3 refuses
- * it as damage.
+ * tombstone, bit 2 a stub (history GC dropped the value), bit 3 (never set in an entry) a group.
+ * Bit 1 marked, in format 2, a log row whose value lived only in the heads row; {@link Migration}
+ * rewrites those, and later formats refuse it as damage. Format 3 had no groups: each of its log
+ * rows reads the same in format 4, so a format-3 store is migrated by its format row alone.
  */
 final class RowFormat {
   private RowFormat() {}
 
-  static final int FORMAT_VERSION = 3;
+  static final int FORMAT_VERSION = 4;
   private static final int DELETED = 1;
   private static final int IN_HEAD = 2;
   private static final int STUB = 4;
+  /** The first byte of a log row holding several entries (format 4). */
+  private static final int GROUP = 8;
 
   /** The log row of {@code r}. */
   static byte[] entry(Row r) {
@@ -60,6 +67,78 @@ final class RowFormat {
 
   static LogRow entry(String peer, long seq, byte[] row) {
     return entry(peer, seq, new In(row));
+  }
+
+  /**
+   * The log row of {@code run.subList(from, to)}, entries of one peer with consecutive seqs, keyed
+   * by the last one's: the entry row alone for one entry, else a group of their entry rows.
+   */
+  static byte[] log(List<Row> run, int from, int to) {
+    if (to - from == 1) {
+      return entry(run.get(from));
+    }
+    Out out = new Out(16 + (to - from) * 64);
+    out.b(GROUP).varint(to - from);
+    for (int i = from; i < to; i++) {
+      byte[] entry = entry(run.get(i));
+      out.varint(entry.length).raw(entry);
+    }
+    return out.bytes();
+  }
+
+  /** Every entry of the log row keyed {@code peer lastSeq}, in seq order. */
+  static List<LogRow> entries(String peer, long lastSeq, byte[] row) {
+    In in = new In(row);
+    if ((in.peek() & GROUP) == 0) {
+      return List.of(entry(peer, lastSeq, in));
+    }
+    in.b();
+    int n = groupSize(in, peer, lastSeq);
+    List<LogRow> entries = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      entries.add(entry(peer, lastSeq - n + 1 + i, in.slice(in.count())));
+    }
+    if (!in.atEnd()) {
+      throw in.corrupt();
+    }
+    return entries;
+  }
+
+  /** The entry {@code seq} of the log row keyed {@code peer lastSeq}, or null if it holds none. */
+  static @Nullable LogRow entry(String peer, long lastSeq, byte[] row, long seq) {
+    In in = new In(row);
+    if ((in.peek() & GROUP) == 0) {
+      return seq == lastSeq ? entry(peer, lastSeq, in) : null;
+    }
+    in.b();
+    int n = groupSize(in, peer, lastSeq);
+    long first = lastSeq - n + 1;
+    if (seq < first || seq > lastSeq) {
+      return null;
+    }
+    for (long s = first; s < seq; s++) {
+      in.skip(in.count());
+    }
+    return entry(peer, seq, in.slice(in.count()));
+  }
+
+  /** The seq of the first entry in the log row keyed {@code peer lastSeq}. */
+  static long firstSeq(long lastSeq, byte[] row) {
+    In in = new In(row);
+    if ((in.peek() & GROUP) == 0) {
+      return lastSeq;
+    }
+    in.b();
+    return lastSeq - groupSize(in, "", lastSeq) + 1;
+  }
+
+  private static int groupSize(In in, String peer, long lastSeq) {
+    long n = in.varint();
+    if (n < 2 || n > lastSeq || n > Integer.MAX_VALUE) {
+      throw new StoreException("corrupt log row " + peer + "@" + lastSeq + ": a group of " + n
+          + " entries");
+    }
+    return (int) n;
   }
 
   private static LogRow entry(String peer, long seq, In in) {
@@ -249,16 +328,46 @@ final class RowFormat {
   private static final class In {
     private final byte[] buf;
     private int pos;
+    /** Where this reading ends: the row's length, or a group entry's end. */
+    private final int end;
 
     In(byte[] buf) {
+      this(buf, 0, buf.length);
+    }
+
+    private In(byte[] buf, int pos, int end) {
       this.buf = buf;
+      this.pos = pos;
+      this.end = end;
     }
 
     int b() {
-      if (pos >= buf.length) {
+      if (pos >= end) {
         throw corrupt();
       }
       return buf[pos++] & 0xFF;
+    }
+
+    int peek() {
+      if (pos >= end) {
+        throw corrupt();
+      }
+      return buf[pos] & 0xFF;
+    }
+
+    boolean atEnd() {
+      return pos == end;
+    }
+
+    /** The next {@code n} bytes as a reading of their own; this one goes on after them. */
+    In slice(int n) {
+      In part = new In(buf, pos, pos + n);
+      pos += n;
+      return part;
+    }
+
+    void skip(int n) {
+      pos += n;
     }
 
     long varint() {
@@ -274,7 +383,7 @@ final class RowFormat {
     }
 
     long fixed64() {
-      if (pos + 8 > buf.length) {
+      if (pos + 8 > end) {
         throw corrupt();
       }
       long v = 0;
@@ -304,7 +413,7 @@ final class RowFormat {
 
     int count() {
       long n = varint();
-      if (n < 0 || n > buf.length - pos) {
+      if (n < 0 || n > end - pos) {
         throw corrupt();
       }
       return (int) n;
@@ -324,10 +433,10 @@ final class RowFormat {
     }
 
     byte[] rest() {
-      return bytes(buf.length - pos);
+      return bytes(end - pos);
     }
 
-    private StoreException corrupt() {
+    StoreException corrupt() {
       return new StoreException("corrupt row value at byte " + pos + " of " + buf.length);
     }
   }

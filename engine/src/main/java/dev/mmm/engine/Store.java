@@ -307,13 +307,13 @@ final class Store implements AutoCloseable {
     long version = RowFormat.varint(format);
     if (version == 1) {
       throw new StoreException(dir + " has store format 1, written by a pre-release of mmm (0.1) "
-          + "before fingerprints and history stubs; this version reads formats 2 (migrated when "
-          + "opened) and " + RowFormat.FORMAT_VERSION + ": replicate its data into a new store "
-          + "with that pre-release");
+          + "before fingerprints and history stubs; this version reads formats 2 and 3 (migrated "
+          + "when opened) and " + RowFormat.FORMAT_VERSION + ": replicate its data into a new "
+          + "store with that pre-release");
     }
-    if (version != 2 && version != RowFormat.FORMAT_VERSION) {
+    if (version < 2 || version > RowFormat.FORMAT_VERSION) {
       throw new StoreException(dir + " has store format " + version + "; this version reads"
-          + " formats 2 (migrated when opened) and " + RowFormat.FORMAT_VERSION);
+          + " formats 2 and 3 (migrated when opened) and " + RowFormat.FORMAT_VERSION);
     }
     byte[] idRow = db.get(META_ID);
     if (idRow == null || idRow.length == 0) {
@@ -328,7 +328,14 @@ final class Store implements AutoCloseable {
     if (version == 2) {
       long rows = Migration.toFormat3(db, dir, META_FORMAT, Migration.BATCH_ROWS,
           bytes -> requireSpaceToMigrate(volume, minFree, dir, bytes));
-      log.info("migrated {} from store format 2 to 3: {} log rows now hold their values", dir, rows);
+      log.info("migrated {} from store format 2 to {}: {} log rows now hold their values", dir,
+          RowFormat.FORMAT_VERSION, rows);
+    } else if (version == 3) {
+      // Every format-3 log row is a format-4 row of one entry: only the format row changes, so
+      // that a format-3 build, which cannot read a row of several entries, refuses the store.
+      requireSpaceToMigrate(volume, minFree, dir, 16);
+      db.put(META_FORMAT, RowFormat.varint(RowFormat.FORMAT_VERSION), new WriteOptions().sync(true));
+      log.info("migrated {} from store format 3 to {}", dir, RowFormat.FORMAT_VERSION);
     }
     return id;
   }
@@ -447,10 +454,25 @@ final class Store implements AutoCloseable {
     return keys;
   }
 
-  /** The log row of {@code v}, as stored (its value may live in the heads row). */
+  /** The log entry {@code v}, as stored. */
   Optional<LogRow> logRow(Version v) {
-    byte[] row = guard(() -> db.get(Keyspace.log(v.peer(), v.seq())));
-    return row == null ? Optional.empty() : Optional.of(RowFormat.entry(v.peer(), v.seq(), row));
+    LogGroup g = logGroup(v);
+    return g == null ? Optional.empty() : g.entry(v.seq());
+  }
+
+  /**
+   * The log row holding {@code v}: a log row is keyed by the last seq it holds, so it is the first
+   * row of {@code v}'s peer at or after {@code v}'s key, if that row begins at or before it.
+   */
+  @Nullable LogGroup logGroup(Version v) {
+    try (Cursor c = cursor(false)) {
+      c.seek(Keyspace.log(v.peer(), v.seq()));
+      if (!c.valid() || !Keyspace.startsWith(c.key(), Keyspace.logPrefix(v.peer()))) {
+        return null;
+      }
+      LogGroup g = LogGroup.of(c.key(), v.peer(), c.value());
+      return g.holds(v.seq()) ? g : null;
+    }
   }
 
   /** The entry {@code v}. */
