@@ -145,15 +145,17 @@ final class RawLevelDb {
       for (long i = first; i < first + count; i++) {
         byte[] key = Workload.keyBytes(i);
         byte[] value = w.value(i);
-        group.add(logValue(i + 1, key, value));
-        groupBytes += 32 + key.length + value.length;
-        if (group.size() == most || groupBytes >= GROUP_BYTES || i + 1 == first + count) {
-          log.put(logKey(peer, i + 1), group(group));
+        byte[] entry = logValue(i + 1, key, value);
+        if (!group.isEmpty() && (group.size() == most || groupBytes + entry.length > GROUP_BYTES)) {
+          log.put(logKey(peer, i), group(group));
           group.clear();
           groupBytes = 0;
         }
+        group.add(entry);
+        groupBytes += entry.length;
         heads.put(headsKey(key), headsValue(peer, i + 1, value, layout != Layouts.Layout.SLIM));
       }
+      log.put(logKey(peer, first + count), group(group));
       if (split) {
         logDb.write(ownLog, options);
       }
@@ -165,8 +167,8 @@ final class RawLevelDb {
 
   /**
    * As the engine's {@code LogGroup}: a batch's new entries of one peer go into log rows of at most
-   * this many entries, a row closed once its entries' sizes (32 bytes, the key and the value each)
-   * reach {@link #GROUP_BYTES}.
+   * this many entries, a row closed before the entry that would take its entry rows past {@link
+   * #GROUP_BYTES}.
    */
   static final int GROUP_ENTRIES = 128;
   static final int GROUP_BYTES = 32 * 1024;

@@ -522,7 +522,8 @@ final class Batch {
       return false;
     }
     Row xr = store.logRow(x).map(LogRow::row).orElse(null);
-    LogRow byRow = store.logRow(by).orElse(null);
+    // by may be staged in this batch (an own entry set aside and its seq taken again).
+    Row byRow = staged.containsKey(by) ? staged.get(by) : store.row(by).orElse(null);
     if (xr == null || byRow == null || !Heads.collectable(xr, heads(xr.key()).contains(x),
         byRow.key(), byRow.links())) {
       return false;
@@ -824,14 +825,13 @@ final class Batch {
 
   private record RowWrite(byte[] key, byte @Nullable [] value) {}
 
-  /** The key of the log row whose last entry is {@code run.get(to - 1)}. */
-  private static byte[] logKey(List<Row> run, int to) {
-    Row last = run.get(to - 1);
+  /** The key of the log row whose last entry is {@code last}. */
+  private static byte[] logKey(Row last) {
     return Keyspace.log(last.peer(), last.seq());
   }
 
-  private void putLog(WriteBatch wb, byte[] key, List<Row> run, int from, int to) {
-    byte[] row = RowFormat.log(run, from, to);
+  private void putLog(WriteBatch wb, byte[] key, List<byte[]> entries) {
+    byte[] row = RowFormat.log(entries);
     bytes += row.length;
     wb.put(key, row);
   }
@@ -839,27 +839,32 @@ final class Batch {
   private void fill(WriteBatch wb) {
     // Rewrites first: a row of own entries set aside may be keyed as a new row written below.
     rewrites.forEach((rowKey, left) -> {
-      byte[] key = left.isEmpty() ? null : logKey(left, left.size());
+      byte[] key = left.isEmpty() ? null : logKey(left.get(left.size() - 1));
       if (key == null || !Arrays.equals(key, rowKey)) {
         wb.delete(rowKey);
       }
       if (key != null) {
-        putLog(wb, key, left, 0, left.size());
+        putLog(wb, key, left.stream().map(RowFormat::entry).toList());
       }
     });
     appended.forEach((peer, run) -> {
-      int from = 0;
+      // A row closes before the entry that would take it past MAX_BYTES, so only an entry of that
+      // size alone makes a larger row, and rewriting a row for one stub rewrites at most that.
+      List<byte[]> group = new ArrayList<>();
       int groupBytes = 0;
       for (int i = 0; i < run.size(); i++) {
-        Row r = run.get(i);
-        groupBytes += 32 + r.key().length() + 16 * r.links().size()
-            + (r.value() == null ? 0 : r.value().length);
-        if (i + 1 - from == LogGroup.MAX_ENTRIES || groupBytes >= LogGroup.MAX_BYTES
-            || i + 1 == run.size()) {
-          putLog(wb, logKey(run, i + 1), run, from, i + 1);
-          from = i + 1;
+        byte[] entry = RowFormat.entry(run.get(i));
+        if (!group.isEmpty() && (group.size() == LogGroup.MAX_ENTRIES
+            || groupBytes + entry.length > LogGroup.MAX_BYTES)) {
+          putLog(wb, logKey(run.get(i - 1)), group);
+          group = new ArrayList<>();
           groupBytes = 0;
         }
+        group.add(entry);
+        groupBytes += entry.length;
+      }
+      if (!group.isEmpty()) { // a run that a set-aside emptied writes nothing
+        putLog(wb, logKey(run.get(run.size() - 1)), group);
       }
     });
     for (RowWrite row : rows) {

@@ -70,18 +70,22 @@ final class RowFormat {
   }
 
   /**
-   * The log row of {@code run.subList(from, to)}, entries of one peer with consecutive seqs, keyed
-   * by the last one's: the entry row alone for one entry, else a group of their entry rows.
+   * The log row of {@code entries} (each as {@link #entry(Row)} encodes it), entries of one peer
+   * with consecutive seqs, keyed by the last one's: the entry row alone for one entry, else a group
+   * of them.
    */
-  static byte[] log(List<Row> run, int from, int to) {
-    if (to - from == 1) {
-      return entry(run.get(from));
+  static byte[] log(List<byte[]> entries) {
+    if (entries.size() == 1) {
+      return entries.get(0);
     }
-    Out out = new Out(16 + (to - from) * 64);
-    out.b(GROUP).varint(to - from);
-    for (int i = from; i < to; i++) {
-      byte[] entry = entry(run.get(i));
-      out.varint(entry.length).raw(entry);
+    int size = 10;
+    for (byte[] e : entries) {
+      size += 5 + e.length;
+    }
+    Out out = new Out(size);
+    out.b(GROUP).varint(entries.size());
+    for (byte[] e : entries) {
+      out.varint(e.length).raw(e);
     }
     return out.bytes();
   }
@@ -94,7 +98,7 @@ final class RowFormat {
     }
     in.b();
     int n = groupSize(in, peer, lastSeq);
-    List<LogRow> entries = new ArrayList<>(n);
+    List<LogRow> entries = new ArrayList<>(n); // n is at most half the row's bytes
     for (int i = 0; i < n; i++) {
       entries.add(entry(peer, lastSeq - n + 1 + i, in.slice(in.count())));
     }
@@ -134,7 +138,9 @@ final class RowFormat {
 
   private static int groupSize(In in, String peer, long lastSeq) {
     long n = in.varint();
-    if (n < 2 || n > lastSeq || n > Integer.MAX_VALUE) {
+    // Each entry takes more than two bytes, so a count beyond that is damage, not a size to
+    // allocate for.
+    if (n < 2 || n > lastSeq || n > in.left() / 2) {
       throw new StoreException("corrupt log row " + peer + "@" + lastSeq + ": a group of " + n
           + " entries");
     }
@@ -357,6 +363,10 @@ final class RowFormat {
 
     boolean atEnd() {
       return pos == end;
+    }
+
+    int left() {
+      return end - pos;
     }
 
     /** The next {@code n} bytes as a reading of their own; this one goes on after them. */

@@ -57,7 +57,7 @@ class LogGroupTest {
       @ForAll long seed) {
     List<Row> run = run(first, n, new Random(seed));
     long last = first + n - 1;
-    byte[] row = RowFormat.log(run, 0, n);
+    byte[] row = RowFormat.log(run.stream().map(RowFormat::entry).toList());
     assertThat(RowFormat.entries("p", last, row).stream().map(e -> view(e.row())).toList())
         .isEqualTo(run.stream().map(LogGroupTest::view).toList());
     assertThat(RowFormat.firstSeq(last, row)).isEqualTo(first);
@@ -81,7 +81,7 @@ class LogGroupTest {
   void aDamagedLogRowOfSeveralEntriesFailsAsAStoreExceptionOrStillReads(
       @ForAll @IntRange(min = 2, max = 20) int n, @ForAll long seed) {
     Random random = new Random(seed);
-    byte[] row = RowFormat.log(run(1, n, random), 0, n);
+    byte[] row = RowFormat.log(run(1, n, random).stream().map(RowFormat::entry).toList());
     byte[] damaged = random.nextBoolean()
         ? Arrays.copyOf(row, random.nextInt(row.length))
         : flip(row, random);
