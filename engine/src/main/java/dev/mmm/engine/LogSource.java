@@ -166,15 +166,17 @@ final class LogSource extends GraphStage<SourceShape<Replica.Stored>> {
         }
         c.seek(Keyspace.log(peer, from + 1));
         byte[] prefix = Keyspace.logPrefix(peer);
+        long at = from;
         while (buffer.size() < CHUNK && c.valid() && Keyspace.startsWith(c.key(), prefix)) {
           for (LogRow e : RowFormat.entries(peer, Keyspace.lastSeq(c.key()), c.value())) {
             if (e.seq() > to || buffer.size() >= CHUNK) {
               return;
             }
-            if (e.seq() > from) {
+            if (e.seq() > at) { // the first row read may begin before the position
               Row r = e.row();
               buffer.add(new Replica.Stored(r.entry(), r.fingerprint()));
               position.put(peer, e.seq());
+              at = e.seq();
             }
           }
           c.next();

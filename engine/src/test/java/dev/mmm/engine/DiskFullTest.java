@@ -232,12 +232,30 @@ class DiskFullTest {
   }
 
   /**
-   * Rewrites a (closed) format-3 store as format 2 wrote it: a head's log row keeps no value and
-   * is flagged as keeping it in its key's heads row.
+   * Rewrites a (closed) format-4 store as format 2 wrote it: a log row an entry (format 4 may hold
+   * several in one), and a head's log row keeps no value and is flagged as keeping it in its key's
+   * heads row.
    */
   private static void toFormat2(Path dir) throws IOException {
     try (org.iq80.leveldb.DB raw = org.fusesource.leveldbjni.JniDBFactory.factory.open(
         dir.toFile(), new org.iq80.leveldb.Options())) {
+      byte[] log = Keyspace.table(Keyspace.LOG);
+      try (org.iq80.leveldb.WriteBatch wb = raw.createWriteBatch();
+          org.iq80.leveldb.DBIterator it = raw.iterator()) {
+        for (it.seek(log); it.hasNext(); ) {
+          Map.Entry<byte[], byte[]> row = it.next();
+          if (!Keyspace.startsWith(row.getKey(), log)) {
+            break;
+          }
+          Keyspace.Reader at = new Keyspace.Reader(row.getKey(), Keyspace.LOG);
+          String peer = at.string();
+          wb.delete(row.getKey());
+          for (LogRow e : RowFormat.entries(peer, at.seq(), row.getValue())) {
+            wb.put(Keyspace.log(peer, e.seq()), RowFormat.entry(e.row()));
+          }
+        }
+        raw.write(wb, new org.iq80.leveldb.WriteOptions().sync(true));
+      }
       byte[] table = Keyspace.table(Keyspace.HEAD);
       try (org.iq80.leveldb.WriteBatch wb = raw.createWriteBatch();
           org.iq80.leveldb.DBIterator it = raw.iterator()) {
