@@ -48,6 +48,7 @@ final class Batch {
    * key: the entries left in each, none when the row goes.
    */
   private final Map<byte[], List<Row>> rewrites = new TreeMap<>(Arrays::compareUnsigned);
+  private @Nullable LogGroup lastRead;
   private final Map<String, Map<String, Long>> reports = new HashMap<>();
   /** LINK rows staged: unseen version -> keys of the entries linking it. */
   private final Map<Version, Set<String>> linksAdded = new HashMap<>();
@@ -361,7 +362,8 @@ final class Batch {
     if (v.seq() == store.clock(v.peer())) {
       return store.clockWithFingerprints().fingerprints().getOrDefault(v.peer(), 0L);
     }
-    return store.logRow(v).map(LogRow::fingerprint).orElse(0L);
+    Row held = committed(v);
+    return held == null ? 0L : held.fingerprint();
   }
 
   /** Whether the store or this batch knows {@code peer}. */
@@ -429,7 +431,7 @@ final class Batch {
   private @Nullable Row ownRow(long seq) {
     Version v = new Version(store.id(), seq);
     Row here = staged.get(v);
-    return here != null ? here : store.row(v).orElse(null);
+    return here != null ? here : committed(v);
   }
 
   // ---- the data model ----
@@ -497,11 +499,32 @@ final class Batch {
   }
 
   /**
+   * The committed log row holding {@code v}. The store does not change while a batch stages, and
+   * history GC and recovery read the entries of one row in turn, so the row read last is kept.
+   */
+  private @Nullable LogGroup committedRow(Version v) {
+    LogGroup g = lastRead;
+    if (g == null || !g.peer().equals(v.peer()) || !g.holds(v.seq())) {
+      g = store.logGroup(v);
+      if (g != null) {
+        lastRead = g;
+      }
+    }
+    return g;
+  }
+
+  /** The committed entry {@code v}, as the store holds it (not as this batch changes it). */
+  private @Nullable Row committed(Version v) {
+    LogGroup g = committedRow(v);
+    return g == null ? null : g.entry(v.seq()).map(LogRow::row).orElse(null);
+  }
+
+  /**
    * The entries of the committed log row holding {@code v} as this batch leaves them, to change in
    * place; null if no committed row holds it.
    */
   private @Nullable List<Row> rewritable(Version v) {
-    LogGroup stored = store.logGroup(v);
+    LogGroup stored = committedRow(v);
     if (stored == null) {
       return null;
     }
@@ -521,9 +544,9 @@ final class Batch {
     if (x.seq() > clock(x.peer()) || by.seq() > clock(by.peer()) || staged.containsKey(x)) {
       return false;
     }
-    Row xr = store.logRow(x).map(LogRow::row).orElse(null);
+    Row xr = committed(x);
     // by may be staged in this batch (an own entry set aside and its seq taken again).
-    Row byRow = staged.containsKey(by) ? staged.get(by) : store.row(by).orElse(null);
+    Row byRow = staged.containsKey(by) ? staged.get(by) : committed(by);
     if (xr == null || byRow == null || !Heads.collectable(xr, heads(xr.key()).contains(x),
         byRow.key(), byRow.links())) {
       return false;
@@ -637,7 +660,7 @@ final class Batch {
     }
     for (long seq = from; seq <= Math.min(to, store.clock(self)); ) {
       Version v = new Version(self, seq);
-      LogGroup stored = store.logGroup(v);
+      LogGroup stored = committedRow(v);
       if (stored == null) {
         throw new StoreException("own log row " + v + " is missing");
       }
