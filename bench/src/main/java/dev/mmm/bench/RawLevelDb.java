@@ -155,7 +155,9 @@ final class RawLevelDb {
         groupBytes += entry.length;
         heads.put(headsKey(key), headsValue(peer, i + 1, value, layout != Layouts.Layout.SLIM));
       }
-      log.put(logKey(peer, first + count), group(group));
+      if (!group.isEmpty()) {
+        log.put(logKey(peer, first + count), group(group));
+      }
       if (split) {
         logDb.write(ownLog, options);
       }

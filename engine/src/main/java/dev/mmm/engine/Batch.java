@@ -48,7 +48,6 @@ final class Batch {
    * key: the entries left in each, none when the row goes.
    */
   private final Map<byte[], List<Row>> rewrites = new TreeMap<>(Arrays::compareUnsigned);
-  private @Nullable LogGroup lastRead;
   private final Map<String, Map<String, Long>> reports = new HashMap<>();
   /** LINK rows staged: unseen version -> keys of the entries linking it. */
   private final Map<Version, Set<String>> linksAdded = new HashMap<>();
@@ -498,36 +497,13 @@ final class Batch {
     staged.put(r.version(), r);
   }
 
-  /**
-   * The committed log row holding {@code v}. The store does not change while a batch stages, and
-   * history GC and recovery read the entries of one row in turn, so the row read last is kept.
-   */
-  private @Nullable LogGroup committedRow(Version v) {
-    LogGroup g = lastRead;
-    if (g == null || !g.peer().equals(v.peer()) || !g.holds(v.seq())) {
-      g = store.logGroup(v);
-      if (g != null) {
-        lastRead = g;
-      }
-    }
-    return g;
-  }
-
   /** The committed entry {@code v}, as the store holds it (not as this batch changes it). */
   private @Nullable Row committed(Version v) {
-    LogGroup g = committedRow(v);
-    return g == null ? null : g.entry(v.seq()).map(LogRow::row).orElse(null);
+    return store.row(v).orElse(null);
   }
 
-  /**
-   * The entries of the committed log row holding {@code v} as this batch leaves them, to change in
-   * place; null if no committed row holds it.
-   */
-  private @Nullable List<Row> rewritable(Version v) {
-    LogGroup stored = committedRow(v);
-    if (stored == null) {
-      return null;
-    }
+  /** The entries of the committed log row {@code stored} as this batch leaves them, to change. */
+  private List<Row> rewritable(LogGroup stored) {
     return rewrites.computeIfAbsent(stored.rowKey(),
         k -> new ArrayList<>(stored.entries().stream().map(LogRow::row).toList()));
   }
@@ -544,17 +520,15 @@ final class Batch {
     if (x.seq() > clock(x.peer()) || by.seq() > clock(by.peer()) || staged.containsKey(x)) {
       return false;
     }
-    Row xr = committed(x);
+    LogGroup xg = store.logGroup(x);
+    Row xr = xg == null ? null : xg.entry(x.seq()).map(LogRow::row).orElse(null);
     // by may be staged in this batch (an own entry set aside and its seq taken again).
     Row byRow = staged.containsKey(by) ? staged.get(by) : committed(by);
     if (xr == null || byRow == null || !Heads.collectable(xr, heads(xr.key()).contains(x),
         byRow.key(), byRow.links())) {
       return false;
     }
-    List<Row> group = rewritable(x);
-    if (group == null) {
-      return false;
-    }
+    List<Row> group = rewritable(xg);
     Row stub = xr.toStub();
     group.replaceAll(r -> r.seq() == x.seq() ? stub : r);
     staged.put(x, stub);
@@ -660,11 +634,11 @@ final class Batch {
     }
     for (long seq = from; seq <= Math.min(to, store.clock(self)); ) {
       Version v = new Version(self, seq);
-      LogGroup stored = committedRow(v);
+      LogGroup stored = store.logGroup(v);
       if (stored == null) {
         throw new StoreException("own log row " + v + " is missing");
       }
-      rewritable(v).removeIf(r -> r.seq() >= from);
+      rewritable(stored).removeIf(r -> r.seq() >= from);
       seq = stored.last() + 1;
     }
   }

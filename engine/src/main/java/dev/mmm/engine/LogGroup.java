@@ -20,10 +20,6 @@ record LogGroup(byte[] rowKey, List<LogRow> entries) {
     return new LogGroup(rowKey, RowFormat.entries(peer, Keyspace.lastSeq(rowKey), value));
   }
 
-  String peer() {
-    return entries.get(0).peer();
-  }
-
   long first() {
     return entries.get(0).seq();
   }
