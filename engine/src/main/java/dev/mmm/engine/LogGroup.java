@@ -6,14 +6,16 @@ import java.util.Optional;
 /**
  * One log row as stored: the entries of one peer it holds, of consecutive seqs, keyed by the last
  * one's seq (so a seek to an entry's key lands on the row that holds it). A group commit writes
- * the new entries of each peer as rows of up to {@link #MAX_ENTRIES} entries and about {@link
- * #MAX_BYTES} bytes: a row a put cost LevelDB as much as the heads row beside it, and
- * LevelDB's cost in a batch is per row more than per byte (see design.md).
+ * the new entries of each peer as rows of up to {@link #MAX_ENTRIES} entries: a row an entry cost
+ * LevelDB about as much as the heads row each entry also writes (see design.md, format 4).
  */
 record LogGroup(byte[] rowKey, List<LogRow> entries) {
   /** The most entries one log row holds. */
   static final int MAX_ENTRIES = 128;
-  /** A log row takes no more entries once its entry rows reach this many bytes. */
+  /**
+   * A row closes before an entry that would take its entry rows past this many bytes, so a point
+   * read decodes, and a history stub rewrites, at most this much (or one larger entry alone).
+   */
   static final int MAX_BYTES = 32 * 1024;
 
   static LogGroup of(byte[] rowKey, String peer, byte[] value) {

@@ -108,34 +108,6 @@ final class RowFormat {
     return entries;
   }
 
-  /** The entry {@code seq} of the log row keyed {@code peer lastSeq}, or null if it holds none. */
-  static @Nullable LogRow entry(String peer, long lastSeq, byte[] row, long seq) {
-    In in = new In(row);
-    if ((in.peek() & GROUP) == 0) {
-      return seq == lastSeq ? entry(peer, lastSeq, in) : null;
-    }
-    in.b();
-    int n = groupSize(in, peer, lastSeq);
-    long first = lastSeq - n + 1;
-    if (seq < first || seq > lastSeq) {
-      return null;
-    }
-    for (long s = first; s < seq; s++) {
-      in.skip(in.count());
-    }
-    return entry(peer, seq, in.slice(in.count()));
-  }
-
-  /** The seq of the first entry in the log row keyed {@code peer lastSeq}. */
-  static long firstSeq(long lastSeq, byte[] row) {
-    In in = new In(row);
-    if ((in.peek() & GROUP) == 0) {
-      return lastSeq;
-    }
-    in.b();
-    return lastSeq - groupSize(in, "", lastSeq) + 1;
-  }
-
   private static int groupSize(In in, String peer, long lastSeq) {
     long n = in.varint();
     // Each entry takes more than two bytes, so a count beyond that is damage, not a size to
@@ -374,10 +346,6 @@ final class RowFormat {
       In part = new In(buf, pos, pos + n);
       pos += n;
       return part;
-    }
-
-    void skip(int n) {
-      pos += n;
     }
 
     long varint() {

@@ -60,12 +60,13 @@ class LogGroupTest {
     byte[] row = RowFormat.log(run.stream().map(RowFormat::entry).toList());
     assertThat(RowFormat.entries("p", last, row).stream().map(e -> view(e.row())).toList())
         .isEqualTo(run.stream().map(LogGroupTest::view).toList());
-    assertThat(RowFormat.firstSeq(last, row)).isEqualTo(first);
+    LogGroup group = LogGroup.of(Keyspace.log("p", last), "p", row);
+    assertThat(group.first()).isEqualTo(first);
     for (Row r : run) {
-      assertThat(view(RowFormat.entry("p", last, row, r.seq()).row())).isEqualTo(view(r));
+      assertThat(view(group.entry(r.seq()).orElseThrow().row())).isEqualTo(view(r));
     }
-    assertThat(RowFormat.entry("p", last, row, first - 1)).isNull();
-    assertThat(RowFormat.entry("p", last, row, last + 1)).isNull();
+    assertThat(group.entry(first - 1)).isEmpty();
+    assertThat(group.entry(last + 1)).isEmpty();
     if (n == 1) {
       assertThat(row).as("one entry is a format-3 row").isEqualTo(RowFormat.entry(run.get(0)));
     }
