@@ -112,8 +112,12 @@ public final class TestDatabases implements AutoCloseable, AfterEachCallback, Af
   }
 
   public static <T> T await(CompletionStage<T> stage) {
+    return await(stage, java.time.Duration.ofSeconds(30));
+  }
+
+  public static <T> T await(CompletionStage<T> stage, java.time.Duration atMost) {
     try {
-      return stage.toCompletableFuture().get(30, TimeUnit.SECONDS);
+      return stage.toCompletableFuture().get(atMost.toMillis(), TimeUnit.MILLISECONDS);
     } catch (java.util.concurrent.ExecutionException e) {
       if (e.getCause() instanceof RuntimeException r) {
         throw r;

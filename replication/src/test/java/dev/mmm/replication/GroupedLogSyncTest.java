@@ -15,7 +15,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.CompletionStage;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -29,18 +28,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 class GroupedLogSyncTest {
   @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
 
-  private static String value(Random random) {
-    int[] sizes = {1, 100, 20_000, 32 * 1024, 40 * 1024};
-    return "x".repeat(sizes[random.nextInt(sizes.length)]);
-  }
-
   /** Fires {@code n} puts (keys repeating) without waiting between them; their versions. */
   private static List<Version> burst(Database<String> db, int n, Random random) {
-    List<CompletionStage<Doc<String>>> puts = new ArrayList<>();
-    for (int i = 0; i < n; i++) {
-      puts.add(db.put(db.id() + "-" + random.nextInt(n / 2), value(random)));
-    }
-    return puts.stream().map(p -> await(p).version()).toList();
+    return GroupedRowsE2ETest.burst(db, n, n / 2, random).stream().map(Doc::version).toList();
   }
 
   @Test
