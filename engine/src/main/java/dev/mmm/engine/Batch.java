@@ -361,8 +361,7 @@ final class Batch {
     if (v.seq() == store.clock(v.peer())) {
       return store.clockWithFingerprints().fingerprints().getOrDefault(v.peer(), 0L);
     }
-    Row held = committed(v);
-    return held == null ? 0L : held.fingerprint();
+    return store.logRow(v).map(LogRow::fingerprint).orElse(0L);
   }
 
   /** Whether the store or this batch knows {@code peer}. */
@@ -430,7 +429,7 @@ final class Batch {
   private @Nullable Row ownRow(long seq) {
     Version v = new Version(store.id(), seq);
     Row here = staged.get(v);
-    return here != null ? here : committed(v);
+    return here != null ? here : store.row(v).orElse(null);
   }
 
   // ---- the data model ----
@@ -497,11 +496,6 @@ final class Batch {
     staged.put(r.version(), r);
   }
 
-  /** The committed entry {@code v}, as the store holds it (not as this batch changes it). */
-  private @Nullable Row committed(Version v) {
-    return store.row(v).orElse(null);
-  }
-
   /** The entries of the committed log row {@code stored} as this batch leaves them, to change. */
   private List<Row> rewritable(LogGroup stored) {
     return rewrites.computeIfAbsent(stored.rowKey(),
@@ -523,7 +517,7 @@ final class Batch {
     LogGroup xg = store.logGroup(x);
     Row xr = xg == null ? null : xg.entry(x.seq()).map(LogRow::row).orElse(null);
     // by may be staged in this batch (an own entry set aside and its seq taken again).
-    Row byRow = staged.containsKey(by) ? staged.get(by) : committed(by);
+    Row byRow = staged.containsKey(by) ? staged.get(by) : store.row(by).orElse(null);
     if (xr == null || byRow == null || !Heads.collectable(xr, heads(xr.key()).contains(x),
         byRow.key(), byRow.links())) {
       return false;

@@ -108,6 +108,27 @@ final class RowFormat {
     return entries;
   }
 
+  /**
+   * The entry {@code seq} of the log row keyed {@code peer lastSeq}, or null if the row does not
+   * hold it; the other entries of a group are skipped, not decoded.
+   */
+  static @Nullable LogRow entry(String peer, long lastSeq, byte[] row, long seq) {
+    In in = new In(row);
+    if ((in.peek() & GROUP) == 0) {
+      return seq == lastSeq ? entry(peer, lastSeq, in) : null;
+    }
+    in.b();
+    int n = groupSize(in, peer, lastSeq);
+    long first = lastSeq - n + 1;
+    if (seq < first || seq > lastSeq) {
+      return null;
+    }
+    for (long s = first; s < seq; s++) {
+      in.slice(in.count());
+    }
+    return entry(peer, seq, in.slice(in.count()));
+  }
+
   private static int groupSize(In in, String peer, long lastSeq) {
     long n = in.varint();
     // Each entry takes more than two bytes, so a count beyond that is damage, not a size to

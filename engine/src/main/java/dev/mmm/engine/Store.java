@@ -454,24 +454,34 @@ final class Store implements AutoCloseable {
     return keys;
   }
 
-  /** The log entry {@code v}, as stored. */
+  /** The log entry {@code v}, as stored; decodes only that entry of its row. */
   Optional<LogRow> logRow(Version v) {
-    LogGroup g = logGroup(v);
-    return g == null ? Optional.empty() : g.entry(v.seq());
+    Map.Entry<byte[], byte[]> row = logRowAtOrAfter(v);
+    return row == null ? Optional.empty() : Optional.ofNullable(
+        RowFormat.entry(v.peer(), Keyspace.lastSeq(row.getKey()), row.getValue(), v.seq()));
+  }
+
+  /** The whole log row holding {@code v}, to rewrite it. */
+  @Nullable LogGroup logGroup(Version v) {
+    Map.Entry<byte[], byte[]> row = logRowAtOrAfter(v);
+    if (row == null) {
+      return null;
+    }
+    LogGroup g = LogGroup.of(row.getKey(), v.peer(), row.getValue());
+    return g.holds(v.seq()) ? g : null;
   }
 
   /**
-   * The log row holding {@code v}: a log row is keyed by the last seq it holds, so it is the first
-   * row of {@code v}'s peer at or after {@code v}'s key, if that row begins at or before it.
+   * A log row is keyed by the last seq it holds, so the one holding {@code v} is the first row of
+   * {@code v}'s peer at or after {@code v}'s key, if that row begins at or before it.
    */
-  @Nullable LogGroup logGroup(Version v) {
+  private Map.@Nullable Entry<byte[], byte[]> logRowAtOrAfter(Version v) {
     try (Cursor c = cursor(false)) {
       c.seek(Keyspace.log(v.peer(), v.seq()));
       if (!c.valid() || !Keyspace.startsWith(c.key(), Keyspace.logPrefix(v.peer()))) {
         return null;
       }
-      LogGroup g = LogGroup.of(c.key(), v.peer(), c.value());
-      return g.holds(v.seq()) ? g : null;
+      return Map.entry(c.key(), c.value());
     }
   }
 

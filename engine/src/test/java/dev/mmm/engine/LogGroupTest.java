@@ -67,6 +67,12 @@ class LogGroupTest {
     }
     assertThat(group.entry(first - 1)).isEmpty();
     assertThat(group.entry(last + 1)).isEmpty();
+    // A point read decodes the one entry it asks for, and the same as the whole row's.
+    for (Row r : run) {
+      assertThat(view(RowFormat.entry("p", last, row, r.seq()).row())).isEqualTo(view(r));
+    }
+    assertThat(RowFormat.entry("p", last, row, first - 1)).isNull();
+    assertThat(RowFormat.entry("p", last, row, last + 1)).isNull();
     if (n == 1) {
       assertThat(row).as("one entry is a format-3 row").isEqualTo(RowFormat.entry(run.get(0)));
     }
@@ -87,6 +93,11 @@ class LogGroupTest {
         ? Arrays.copyOf(row, random.nextInt(row.length))
         : flip(row, random);
     long last = Arbitraries.longs().between(1, 40).generator(1).next(random).value();
+    try {
+      RowFormat.entry("p", last, damaged, 1 + random.nextInt((int) last));
+    } catch (StoreException expected) {
+      // what damage must become
+    }
     try {
       List<LogRow> read = RowFormat.entries("p", last, damaged);
       assertThat(read).isNotEmpty();
