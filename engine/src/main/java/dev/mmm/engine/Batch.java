@@ -180,7 +180,18 @@ final class Batch {
     }
     checkPeers(newPeers.size(), IllegalArgumentException::new);
     checkUnseen(unseen, IllegalArgumentException::new);
-    Row row = Row.of(new LogEntry<>(self, held + 1, key, value, List.copyOf(links), value == null));
+    long seq = held + 1;
+    for (String linker = linker(new Version(self, seq)); linker != null;
+        linker = linker(new Version(self, ++seq))) {
+      // An entry held here links this version, which this peer has not written: a merge named a
+      // doc of it that did not exist. Its tombstone takes the seq, born superseded by that link,
+      // so the link cannot supersede the write made now (nor can replication refuse it).
+      if (seq == Long.MAX_VALUE) {
+        throw new StoreException("peer " + self + " has used every seq: it cannot write again");
+      }
+      stage(Row.of(new LogEntry<>(self, seq, linker, null, List.of(), true)));
+    }
+    Row row = Row.of(new LogEntry<>(self, seq, key, value, List.copyOf(links), value == null));
     stage(row);
     peersLinked.addAll(newPeers);
     return row;
@@ -239,11 +250,6 @@ final class Batch {
         if (link.peer().equals(e.peer()) && link.seq() >= e.seq()) {
           throw new InvalidEntryException(where(e) + " links " + link
               + ", not an earlier version of its peer");
-        }
-        if (link.peer().equals(self) && !recovering && link.seq() > store.clock(self)) {
-          throw new InvalidEntryException(where(e) + " links " + link + ", beyond this database's own"
-              + " clock (" + store.clock(self) + "): this store lost history its peers hold"
-              + " (recover it), or the remote forged the link");
         }
         long linkHeld = next.containsKey(link.peer()) ? next.get(link.peer()) : clock(link.peer());
         if (link.seq() > linkHeld) {
@@ -459,6 +465,24 @@ final class Batch {
     changed.add(e.key());
     clock.put(e.peer(), new long[] {e.seq(), e.fingerprint()});
     entries++;
+  }
+
+  /** The least key of an entry that links {@code v}, committed or in this batch; null if none. */
+  private @Nullable String linker(Version v) {
+    String least = null;
+    Set<String> here = linksAdded.get(v);
+    for (String k : here == null ? store.linkersOf(v) : union(store.linkersOf(v), here)) {
+      if (least == null || Strings.compare(k, least) < 0) {
+        least = k;
+      }
+    }
+    return least;
+  }
+
+  private static Set<String> union(Set<String> a, Set<String> b) {
+    Set<String> all = new HashSet<>(a);
+    all.addAll(b);
+    return all;
   }
 
   /** {@code v} has arrived: its LINK rows go, and it is born superseded if one is of its key. */

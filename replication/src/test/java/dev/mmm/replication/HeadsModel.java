@@ -102,6 +102,16 @@ final class HeadsModel {
 
   private Doc<String> record(Doc<String> doc, Set<Version> links) {
     long expectedSeq = clock().getOrDefault(doc.peer(), 0L) + 1;
+    // A seq that a merge linked before its peer wrote it goes to a tombstone of the least key
+    // linking it, born superseded (see design.md, "Data model rules"); the write takes the next.
+    for (; expectedSeq < doc.seq(); expectedSeq++) {
+      Version skipped = new Version(doc.peer(), expectedSeq);
+      String least = writes.values().stream().filter(w -> w.links().contains(skipped))
+          .map(Write::key).min(String::compareTo)
+          .orElseThrow(() -> new AssertionError("write " + doc + " skipped " + skipped
+              + ", which nothing links"));
+      writes.put(skipped, new Write(least, skipped, null, Set.of()));
+    }
     if (doc.seq() != expectedSeq) {
       throw new AssertionError("write " + doc + " should have seq " + expectedSeq);
     }
