@@ -180,18 +180,8 @@ final class Batch {
     }
     checkPeers(newPeers.size(), IllegalArgumentException::new);
     checkUnseen(unseen, IllegalArgumentException::new);
-    long seq = held + 1;
-    for (String linker = linker(new Version(self, seq)); linker != null;
-        linker = linker(new Version(self, ++seq))) {
-      // An entry held here links this version, which this peer has not written: a merge named a
-      // doc of it that did not exist. Its tombstone takes the seq, born superseded by that link,
-      // so the link cannot supersede the write made now (nor can replication refuse it).
-      if (seq == Long.MAX_VALUE) {
-        throw new StoreException("peer " + self + " has used every seq: it cannot write again");
-      }
-      stage(Row.of(new LogEntry<>(self, seq, linker, null, List.of(), true)));
-    }
-    Row row = Row.of(new LogEntry<>(self, seq, key, value, List.copyOf(links), value == null));
+    Row row = Row.of(
+        new LogEntry<>(self, nextOwnSeq(), key, value, List.copyOf(links), value == null));
     stage(row);
     peersLinked.addAll(newPeers);
     return row;
@@ -465,6 +455,27 @@ final class Batch {
     changed.add(e.key());
     clock.put(e.peer(), new long[] {e.seq(), e.fingerprint()});
     entries++;
+  }
+
+  /**
+   * The seq of this peer's next write. A seq that an entry held here links already, which this
+   * peer has not written (a merge named a doc of it that did not exist), goes to a tombstone of
+   * the linking key, born superseded by that link, so the link cannot supersede the write made
+   * now (nor can replication refuse the linking entry).
+   */
+  private long nextOwnSeq() {
+    String self = store.id();
+    while (true) {
+      long held = clock(self);
+      if (held == Long.MAX_VALUE) {
+        throw new StoreException("peer " + self + " has used every seq: it cannot write again");
+      }
+      String linker = linker(new Version(self, held + 1));
+      if (linker == null) {
+        return held + 1;
+      }
+      stage(Row.of(new LogEntry<>(self, held + 1, linker, null, List.of(), true)));
+    }
   }
 
   /** The least key of an entry that links {@code v}, committed or in this batch; null if none. */
@@ -765,10 +776,7 @@ final class Batch {
     List<Row> written = new ArrayList<>(1);
     int next = 0;
     do {
-      long held = clock(self);
-      if (held == Long.MAX_VALUE) {
-        throw new StoreException("peer " + self + " has used every seq: it cannot write again");
-      }
+      long seq = nextOwnSeq();
       List<Version> step = new ArrayList<>(Math.min(most, todo.size() + 1));
       if (!written.isEmpty()) {
         step.add(written.get(written.size() - 1).version());
@@ -776,7 +784,7 @@ final class Batch {
       while (next < todo.size() && step.size() < most) {
         step.add(todo.get(next++));
       }
-      Row row = Row.of(new LogEntry<>(self, held + 1, key, value, step, value == null));
+      Row row = Row.of(new LogEntry<>(self, seq, key, value, step, value == null));
       stage(row);
       written.add(row);
     } while (next < todo.size());
