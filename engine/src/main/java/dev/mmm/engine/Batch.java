@@ -639,13 +639,20 @@ final class Batch {
       if (fork == null) {
         throw new StoreException("own log row " + v + " is missing");
       }
+      staged.remove(v);
+      boolean head = heads(fork.key()).remove(v).isPresent();
+      if (head) {
+        changed.add(fork.key());
+      }
+      if (fork.deleted() && fork.links().isEmpty() && !head) {
+        // It supersedes nothing and shows nowhere: the filler of a seq an entry linked (see
+        // nextOwnSeq), or a delete that found nothing. Written again it would supersede the
+        // writer's own heads of its key, which it never did, so it is not kept.
+        continue;
+      }
       rows.add(new RowWrite(Keyspace.fork(store.forkCount() + forksAdded), RowFormat.fork(fork)));
       forksAdded++;
       setAside.add(fork);
-      staged.remove(v);
-      if (heads(fork.key()).remove(v).isPresent()) {
-        changed.add(fork.key());
-      }
     }
     dropOwnLog(from, to);
     long back = from - 1;

@@ -266,6 +266,33 @@ class RecoveryEngineTest {
     assertThat(await(b.get("k2"))).extracting(Doc::value).containsExactly("m2");
   }
 
+  /**
+   * R, restored from a backup that ends at R@1, takes C@1, which links R@2: R's next write gives
+   * R@2 to a tombstone of C@1's key, born superseded, a filler that supersedes nothing. Its peers
+   * hold another R@2, so the recovery sets the tombstone aside: written again as a delete, it
+   * would supersede R's own R@1 of that key, which no write of R's ever superseded.
+   */
+  @Test
+  void aTombstoneThatOnlyFilledALinkedSeqIsNotWrittenAgainAsADelete() {
+    Path dir = dbs.newDir();
+    Database<String> r = dbs.open(dir, R);
+    Database<String> b = dbs.utf8("B");
+    await(r.put("l", "keep"));                                        // R@1
+    LogEntry<byte[]> r2 = new LogEntry<>("R", 2, "j", b("j"), List.of(), false);
+    LogEntry<byte[]> c1 = new LogEntry<>("C", 1, "l", b("c"), List.of(new Version("R", 2)), false);
+    await(TestDatabases.apply(b, List.of(rawEntry(r, new Version("R", 1)), r2, c1)));
+    await(TestDatabases.apply(r, List.of(c1)));
+    assertThat(await(r.put("m", "m")).seq()).isEqualTo(3);           // R@2 is the tombstone
+
+    recoverFrom(r, b);
+    assertThat(await(r.get("l"))).extracting(Doc::version)
+        .containsExactlyInAnyOrder(new Version("R", 1), new Version("C", 1));
+    assertThat(await(r.get("m"))).extracting(Doc::value).containsExactly("m");
+    assertThat(await(r.get("j"))).extracting(Doc::value).containsExactly("j");
+    assertThat(log(r)).noneMatch(e -> e.deleted());
+    assertSameHeadsOnB(r, b, List.of("l", "m", "j"));
+  }
+
   // ---- what live logs and the listener hear of a recovery ----
 
   /**
