@@ -67,6 +67,20 @@ final class Batch {
   private int entries;
   /** Counts every change staged, so a request that failed can tell whether it staged any. */
   private long mutations;
+  /** Tombstones local writes staged for linked seqs of this peer it had not written. */
+  private int fillers;
+
+  /**
+   * A local write reached more linked seqs of its peer than one batch gives tombstones
+   * ({@code maxLinks}): a remote may link up to {@code maxUnseenLinks} of them, and one batch
+   * holding them all is a batch without a bound. The batch commits what it staged, the tombstones
+   * given so far among it, and the write is staged again in the next one.
+   */
+  static final class Deferred extends RuntimeException {
+    Deferred() {
+      super("deferred to the next batch", null, false, false);
+    }
+  }
 
   Batch(Store store, Limits limits) {
     this(store, limits, 16);
@@ -181,7 +195,7 @@ final class Batch {
     checkPeers(newPeers.size(), IllegalArgumentException::new);
     checkUnseen(unseen, IllegalArgumentException::new);
     Row row = Row.of(
-        new LogEntry<>(self, nextOwnSeq(), key, value, List.copyOf(links), value == null));
+        new LogEntry<>(self, nextOwnSeq(true), key, value, List.copyOf(links), value == null));
     stage(row);
     peersLinked.addAll(newPeers);
     return row;
@@ -235,6 +249,7 @@ final class Batch {
         throw new InvalidEntryException(where(e) + " would leave a hole: this database holds "
             + e.peer() + " up to seq " + held);
       }
+      boolean heldAlready = e.seq() <= held && !(recovering && e.peer().equals(self));
       for (Version link : e.links()) {
         checkPeer(link.peer(), InvalidEntryException::new);
         if (link.peer().equals(e.peer()) && link.seq() >= e.seq()) {
@@ -242,14 +257,13 @@ final class Batch {
               + ", not an earlier version of its peer");
         }
         long linkHeld = next.containsKey(link.peer()) ? next.get(link.peer()) : clock(link.peer());
-        if (link.seq() > linkHeld) {
+        if (link.seq() > linkHeld && !heldAlready) { // a held entry is skipped: it adds no links
           unseen++;
           if (!knowsPeer(link.peer())) {
             newPeers.add(link.peer()); // the unseen-link summary holds it in memory
           }
         }
       }
-      boolean heldAlready = e.seq() <= held && !(recovering && e.peer().equals(self));
       // Computed only where it is compared: staging a new entry computes it anyway.
       long fp = e.collected() || (s.fingerprint() == 0 && !heldAlready) ? s.fingerprint()
           : content(e, content[i]);
@@ -462,8 +476,11 @@ final class Batch {
    * peer has not written (a merge named a doc of it that did not exist), goes to a tombstone of
    * the linking key, born superseded by that link, so the link cannot supersede the write made
    * now (nor can replication refuse the linking entry).
+   *
+   * @param bounded a local write, which gives at most maxLinks such tombstones per batch (see
+   *     {@link Deferred}); a recovery's rewrites are not deferred, so that it finishes in one batch
    */
-  private long nextOwnSeq() {
+  private long nextOwnSeq(boolean bounded) {
     String self = store.id();
     while (true) {
       long held = clock(self);
@@ -474,6 +491,10 @@ final class Batch {
       if (linker == null) {
         return held + 1;
       }
+      if (bounded && fillers >= limits.maxLinks()) {
+        throw new Deferred();
+      }
+      fillers++;
       stage(Row.of(new LogEntry<>(self, held + 1, linker, null, List.of(), true)));
     }
   }
@@ -783,7 +804,7 @@ final class Batch {
     List<Row> written = new ArrayList<>(1);
     int next = 0;
     do {
-      long seq = nextOwnSeq();
+      long seq = nextOwnSeq(false);
       List<Version> step = new ArrayList<>(Math.min(most, todo.size() + 1));
       if (!written.isEmpty()) {
         step.add(written.get(written.size() - 1).version());

@@ -480,19 +480,35 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   }
 
   private void flush() {
-    if (pending.isEmpty()) {
-      return;
-    }
     List<Pending> todo = pending;
     int entries = pendingEntries;
     pending = new ArrayList<>();
     pendingEntries = 0;
+    while (!todo.isEmpty()) {
+      todo = commit(todo, entries);
+    }
+  }
+
+  /**
+   * Stages and commits {@code todo} as one batch and answers it; a write the batch deferred (see
+   * {@link Batch.Deferred}) ends it, and it and the requests after it, in their order, are
+   * returned for the next batch.
+   */
+  private List<Pending> commit(List<Pending> all, int entries) {
+    List<Pending> todo = all;
     List<StatusReply<?>> answered = new ArrayList<>(todo.size());
+    List<Pending> later = List.of();
     Batch batch = new Batch(store, limits, entries);
     boolean committed = false;
     try {
       for (Pending p : todo) {
-        answered.add(stage(batch, p.command()));
+        try {
+          answered.add(stage(batch, p.command()));
+        } catch (Batch.Deferred d) {
+          later = todo.subList(answered.size(), todo.size());
+          todo = todo.subList(0, answered.size());
+          break;
+        }
       }
       long start = System.nanoTime();
       try {
@@ -503,6 +519,8 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
       committed = true;
     } catch (Throwable t) {
       Fatal.rethrowIfFatal(t);
+      todo = all; // those deferred too: as before a batch was ever cut, the group fails as one
+      later = List.of();
       if (!(t instanceof StoreFullException) && !(t instanceof DatabaseClosedException)) {
         getContext().getLog().error("a group commit of {} requests failed; none was written",
             todo.size(), t);
@@ -519,6 +537,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
     if (committed && batch.entries() > 0) {
       feed.signal();
     }
+    return later;
   }
 
   /**
@@ -530,7 +549,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
     try {
       return StatusReply.success(run(batch, command));
     } catch (RuntimeException e) {
-      if (batch.mutations() != before) {
+      if (batch.mutations() != before || e instanceof Batch.Deferred) {
         throw e;
       }
       if (command instanceof InternalCommand.ApplyEntries a) {

@@ -172,6 +172,18 @@ class EntryLimitsTest {
     assertThat(await(db.clock())).isEqualTo(Map.of("A", 1L, "B", 2L, "C", 6L));
   }
 
+  /** Sent again, an entry held already is skipped: its links were counted once, and are held. */
+  @Test
+  void anEntryHeldAlreadyAddsNoUnseenLinksWhenItIsSentAgain() {
+    Database<byte[]> db = open(
+        DatabaseOptions.of(Codec.bytes()).withId("A").withMaxUnseenLinks(10));
+    LogEntry<byte[]> b1 = entry("B", 1, "k", versions("C", 1, 6));
+    await(TestDatabases.apply(db, List.of(b1)));
+    await(TestDatabases.apply(db, List.of(b1)));
+    await(TestDatabases.apply(db, List.of(b1, entry("B", 2, "k", versions("C", 7, 10)))));
+    assertThat(await(db.clock())).isEqualTo(Map.of("B", 2L));
+  }
+
   /**
    * 200,000 links to versions not seen yet, within the limits (200 entries of 1000): the heap
    * holds next to nothing of them, before and after a reopen, and they still supersede their

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -83,5 +84,92 @@ class UnwrittenLinkTest {
         .isInstanceOf(IllegalArgumentException.class);
     assertThat(await(a.clock())).isEqualTo(Map.of("B", 1L));
     assertThat(await(a.put("k", "short")).seq()).isEqualTo(2);
+  }
+
+  private static Version[] own(long from, long to) {
+    return java.util.stream.LongStream.rangeClosed(from, to).mapToObj(s -> new Version("A", s))
+        .toArray(Version[]::new);
+  }
+
+  /** Links from B to A@1..A@10, as three entries of at most 4 links. */
+  private static List<LogEntry<byte[]>> tenLinks() {
+    return List.of(entry("B", 1, "k", "b1", own(1, 4)),
+        entry("B", 2, "k", "b2", new Version("B", 1), new Version("A", 5), new Version("A", 6),
+            new Version("A", 7)),
+        entry("B", 3, "k", "b3", new Version("B", 2), new Version("A", 8), new Version("A", 9),
+            new Version("A", 10)));
+  }
+
+  private static DatabaseOptions<String> countingCommits(AtomicInteger commits,
+      WriteFault.Outcome... outcomes) {
+    return DatabaseOptions.of(Codec.utf8()).withId("A").withMaxLinks(4).withWriteFault(() -> {
+      int i = commits.getAndIncrement();
+      return i < outcomes.length ? outcomes[i] : WriteFault.Outcome.WRITE;
+    });
+  }
+
+  /**
+   * A remote may link up to maxUnseenLinks seqs of a peer it has not written, and the peer's next
+   * write gives each a tombstone first: in one batch, that is a batch a remote makes as large as
+   * it likes. So a batch gives at most maxLinks of them, and the write, with the requests after
+   * it in their order, goes on in the next.
+   */
+  @Test
+  void aWriteReachingMoreLinkedSeqsThanOneBatchGivesTombstonesWritesOverSeveralBatches() {
+    AtomicInteger commits = new AtomicInteger();
+    Database<String> a = dbs.open(dbs.newDir(), countingCommits(commits));
+    await(TestDatabases.apply(a, tenLinks()));
+    int before = commits.get();
+
+    var first = a.put("x", "first");
+    var second = a.put("x", "second");
+    assertThat(await(first).seq()).isEqualTo(11);
+    assertThat(await(second).seq()).isEqualTo(12);
+    assertThat(commits.get() - before).as("commits for 10 tombstones, 4 a batch").isGreaterThan(2);
+    assertThat(await(a.get("x"))).extracting(Doc::value).containsExactly("second");
+    assertThat(log(a).stream().filter(e -> e.startsWith("A@") && e.contains(" k deleted []")))
+        .hasSize(10);
+    assertThat(await(a.get("k"))).extracting(Doc::version).containsExactly(new Version("B", 3));
+  }
+
+  /** A batch that fails midway fails the write; what earlier batches wrote was only tombstones. */
+  @Test
+  void aFailedCommitAmongThemFailsTheWriteAndTheStoreGoesOnAfterAReopen() {
+    AtomicInteger commits = new AtomicInteger();
+    Path dir = dbs.newDir();
+    // Commit 0 applies the links; 1 gives A@1..A@4; 2 fails.
+    Database<String> a = dbs.open(dir, countingCommits(commits, WriteFault.Outcome.WRITE,
+        WriteFault.Outcome.WRITE, WriteFault.Outcome.FAIL_BEFORE));
+    await(TestDatabases.apply(a, tenLinks()));
+    assertThatThrownBy(() -> await(a.put("x", "lost"))).isInstanceOf(StoreException.class);
+    dbs.close(a);
+
+    Database<String> again = dbs.open(dir, DatabaseOptions.of(Codec.utf8()).withId("A"));
+    assertThat(await(again.clock())).isEqualTo(Map.of("A", 4L, "B", 3L));
+    assertThat(await(again.get("x"))).isEmpty();
+    assertThat(await(again.put("x", "written")).seq()).isEqualTo(11);
+    assertThat(await(again.get("x"))).extracting(Doc::value).containsExactly("written");
+  }
+
+  /** Closing while such a write is under way still writes it, and close completes. */
+  @Test
+  void aCloseRightAfterSuchAWriteFinishesIt() {
+    Database<String> a = dbs.open(dbs.newDir(), countingCommits(new AtomicInteger()));
+    await(TestDatabases.apply(a, tenLinks()));
+    var put = a.put("x", "x");
+    await(a.close());
+    assertThat(await(put).seq()).isEqualTo(11);
+  }
+
+  /** With the defaults: 2047 linked seqs, one put. */
+  @Test
+  void withTheDefaultsAPutAfterTwoFullEntriesOfLinksIsWritten() {
+    Database<String> a = dbs.utf8("A");
+    List<Version> more = new java.util.ArrayList<>(List.of(new Version("B", 1)));
+    more.addAll(List.of(own(1025, 2047)));
+    await(TestDatabases.apply(a, List.of(entry("B", 1, "k", "b1", own(1, 1024)),
+        entry("B", 2, "k", "b2", more.toArray(Version[]::new)))));
+    assertThat(await(a.put("x", "x")).seq()).isEqualTo(2048);
+    assertThat(await(a.get("k"))).extracting(Doc::version).containsExactly(new Version("B", 2));
   }
 }
