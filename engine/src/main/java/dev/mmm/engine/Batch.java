@@ -65,6 +65,9 @@ final class Batch {
   private long rewrittenFrom;
   private long bytes;
   private int entries;
+  /** The key of the tombstones that fill linked seqs a peer had not written (nextOwnSeq). */
+  static final String FILLER_KEY = "";
+
   /** Counts every change staged, so a request that failed can tell whether it staged any. */
   private long mutations;
   /** Tombstones local writes staged for linked seqs of this peer it had not written. */
@@ -473,9 +476,12 @@ final class Batch {
 
   /**
    * The seq of this peer's next write. A seq that an entry held here links already, which this
-   * peer has not written (a merge named a doc of it that did not exist), goes to a tombstone of
-   * the linking key, born superseded by that link, so the link cannot supersede the write made
-   * now (nor can replication refuse the linking entry).
+   * peer has not written (a merge named a doc of it that did not exist), goes first to a filler:
+   * a tombstone of {@link #FILLER_KEY}, so the link cannot supersede the write made now (nor can
+   * replication refuse the linking entry). It links this peer's tombstones among that key's
+   * heads, the filler before it among them, and nothing else: it supersedes no value, and the key
+   * keeps at most one filler of each peer. It is not of the linking entry's key, which a remote
+   * chooses: with a key of 16 KiB, one entry of 1024 links made the peer write 16 MiB.
    *
    * @param bounded a local write, which gives at most maxLinks such tombstones per batch (see
    *     {@link Deferred}); a recovery's rewrites are not deferred, so that it finishes in one batch
@@ -487,34 +493,19 @@ final class Batch {
       if (held == Long.MAX_VALUE) {
         throw new StoreException("peer " + self + " has used every seq: it cannot write again");
       }
-      String linker = linker(new Version(self, held + 1));
-      if (linker == null) {
+      Version next = new Version(self, held + 1);
+      Set<String> here = linksAdded.get(next);
+      if ((here == null || here.isEmpty()) && store.linkersOf(next).isEmpty()) {
         return held + 1;
       }
       if (bounded && fillers >= limits.maxLinks()) {
         throw new Deferred();
       }
       fillers++;
-      stage(Row.of(new LogEntry<>(self, held + 1, linker, null, List.of(), true)));
+      List<Version> tombstones = heads(FILLER_KEY).rows().stream()
+          .filter(r -> r.peer().equals(self) && r.deleted()).map(Row::version).toList();
+      stage(Row.of(new LogEntry<>(self, held + 1, FILLER_KEY, null, tombstones, true)));
     }
-  }
-
-  /** The least key of an entry that links {@code v}, committed or in this batch; null if none. */
-  private @Nullable String linker(Version v) {
-    String least = null;
-    Set<String> here = linksAdded.get(v);
-    for (String k : here == null ? store.linkersOf(v) : union(store.linkersOf(v), here)) {
-      if (least == null || Strings.compare(k, least) < 0) {
-        least = k;
-      }
-    }
-    return least;
-  }
-
-  private static Set<String> union(Set<String> a, Set<String> b) {
-    Set<String> all = new HashSet<>(a);
-    all.addAll(b);
-    return all;
   }
 
   /** {@code v} has arrived: its LINK rows go, and it is born superseded if one is of its key. */
@@ -660,20 +651,13 @@ final class Batch {
       if (fork == null) {
         throw new StoreException("own log row " + v + " is missing");
       }
-      staged.remove(v);
-      boolean head = heads(fork.key()).remove(v).isPresent();
-      if (head) {
-        changed.add(fork.key());
-      }
-      if (fork.deleted() && fork.links().isEmpty() && !head) {
-        // It supersedes nothing and shows nowhere: the filler of a seq an entry linked (see
-        // nextOwnSeq), or a delete that found nothing. Written again it would supersede the
-        // writer's own heads of its key, which it never did, so it is not kept.
-        continue;
-      }
       rows.add(new RowWrite(Keyspace.fork(store.forkCount() + forksAdded), RowFormat.fork(fork)));
       forksAdded++;
       setAside.add(fork);
+      staged.remove(v);
+      if (heads(fork.key()).remove(v).isPresent()) {
+        changed.add(fork.key());
+      }
     }
     dropOwnLog(from, to);
     long back = from - 1;
@@ -766,7 +750,11 @@ final class Batch {
     forks.addAll(setAside);
     Set<Version> asideVersions = new HashSet<>();
     forks.forEach(f -> asideVersions.add(f.version()));
+    Set<Version> dropped = supersedingNoValue(forks, asideVersions);
     for (Row fork : forks) {
+      if (dropped.contains(fork.version())) {
+        continue;
+      }
       // Setting it aside took it out of the heads but left superseded what it superseded, so
       // its rewrite links all of that again: other peers' versions, and its own that were not
       // set aside (the history shared with the peers). Own versions set aside are not linked:
@@ -786,6 +774,31 @@ final class Batch {
     recoverySet = null;
     recoveryCleared = true;
     return again;
+  }
+
+  /**
+   * The set-aside tombstones that supersede no value: fillers (see {@link #nextOwnSeq}), and
+   * deletes that found nothing or only own tombstones. They are not written again: a rewrite is a
+   * new delete, which supersedes the writer's own heads of its key, values it never superseded.
+   * Their links are own tombstones, set aside and dropped too or held below the set-aside seqs.
+   */
+  private Set<Version> supersedingNoValue(List<Row> forks, Set<Version> aside) {
+    String self = store.id();
+    List<Row> bySeq = new ArrayList<>(forks);
+    bySeq.sort(java.util.Comparator.comparingLong(Row::seq)); // links name earlier seqs only
+    Set<Version> dropped = new HashSet<>();
+    for (Row fork : bySeq) {
+      if (fork.deleted() && fork.links().stream().allMatch(l -> l.peer().equals(self)
+          && (dropped.contains(l) || !aside.contains(l) && isOwnTombstone(l.seq())))) {
+        dropped.add(fork.version());
+      }
+    }
+    return dropped;
+  }
+
+  private boolean isOwnTombstone(long seq) {
+    Row r = seq <= clock(store.id()) ? ownRow(seq) : null;
+    return r != null && r.deleted();
   }
 
   /**

@@ -418,6 +418,9 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
    * idle workers steal what a slow callback would hold up. Elsewhere, one task per answer.
    */
   private void deliverAll(List<Pending> todo, List<StatusReply<?>> answered) {
+    if (todo.isEmpty()) {
+      return; // a batch cut before its first request (Batch.Deferred)
+    }
     if (todo.size() == 1) {
       deliver(todo.get(0).reply(), answered.get(0));
       return;
@@ -450,8 +453,7 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
           + " and takes no more until it is closed and opened again", failed.get()));
     }
     pending.add(new Pending(command, reply));
-    pendingEntries +=
-        command instanceof InternalCommand.ApplyEntries a ? Math.max(1, a.entries().size()) : 1;
+    pendingEntries += entries(command);
     if (pendingEntries >= options.maxBatchEntries()) {
       flush();
     } else if (!flushQueued) {
@@ -479,13 +481,24 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
     return this;
   }
 
+  private static int entries(InternalCommand command) {
+    return command instanceof InternalCommand.ApplyEntries a ? Math.max(1, a.entries().size()) : 1;
+  }
+
+  /**
+   * Commits what is pending. What a cut batch (see {@link Batch.Deferred}) leaves goes back to
+   * the front of the queue for the next flush, so the writer takes other messages in between.
+   */
   private void flush() {
-    List<Pending> todo = pending;
-    int entries = pendingEntries;
-    pending = new ArrayList<>();
-    pendingEntries = 0;
-    while (!todo.isEmpty()) {
-      todo = commit(todo, entries);
+    if (pending.isEmpty()) {
+      return;
+    }
+    List<Pending> later = commit(pending, pendingEntries);
+    pending = new ArrayList<>(later);
+    pendingEntries = later.stream().mapToInt(p -> entries(p.command())).sum();
+    if (!pending.isEmpty() && !flushQueued) {
+      flushQueued = true;
+      getContext().getSelf().tell(InternalCommand.Flush.INSTANCE);
     }
   }
 
@@ -608,7 +621,9 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
   // ---- the end ----
 
   private Behavior<DatabaseCommand> onClose(InternalCommand.Close close) {
-    flush();
+    while (!pending.isEmpty()) {
+      flush();
+    }
     failJudged(new DatabaseClosedException("database " + store.dir() + " closed while a write"
         + " of this key received before this one was being judged; this one was not written"));
     closeStore();

@@ -293,6 +293,62 @@ class RecoveryEngineTest {
     assertSameHeadsOnB(r, b, List.of("l", "m", "j"));
   }
 
+  /**
+   * (From an adversarial review.) A wiped R writes R@1' delete j and R@2' delete k, tombstones
+   * that found nothing, then R@3' put k (links R@2') and R@4' put j (links R@1'). The recovery
+   * drops the two tombstones, and the rewrites must not keep links to them: R@3''s rewrite lands
+   * on R@2, and linking R@2 it linked itself, which every peer refuses, for good.
+   */
+  @Test
+  void aRewriteDoesNotLinkASetAsideTombstoneThatWasDropped() {
+    Path dir = dbs.newDir();
+    Database<String> r = dbs.open(dir, R);
+    Database<String> b = dbs.utf8("B");
+    await(r.put("a", "orig"));                                   // R@1
+    await(TestDatabases.apply(b, storedLog(r).stream().map(Replica.Stored::entry).toList()));
+    dbs.close(r);
+    wipe(dir);
+    r = dbs.open(dir, R);
+    await(r.delete("j"));                                        // R@1'
+    await(r.delete("k"));                                        // R@2'
+    await(r.put("k", "v"));                                      // R@3'
+    await(r.put("j", "w"));                                      // R@4'
+
+    recoverFrom(r, b);
+    for (LogEntry<String> e : log(r)) {
+      assertThat(e.links()).as("links of %s", e.version())
+          .allMatch(l -> !l.peer().equals(e.peer()) || l.seq() < e.seq());
+    }
+    assertThat(log(r)).filteredOn(LogEntry::deleted).isEmpty();
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("v");
+    assertThat(await(r.get("j"))).extracting(Doc::value).containsExactly("w");
+    assertSameHeadsOnB(r, b, List.of("a", "j", "k"));
+  }
+
+  /**
+   * A delete that superseded a value is written again, even when it also superseded a tombstone:
+   * only tombstones that supersede no value go.
+   */
+  @Test
+  void aSetAsideDeleteOfAValueIsWrittenAgain() {
+    Path dir = dbs.newDir();
+    Database<String> r = dbs.open(dir, R);
+    Database<String> b = dbs.utf8("B");
+    await(r.put("a", "orig"));                                   // R@1
+    await(TestDatabases.apply(b, storedLog(r).stream().map(Replica.Stored::entry).toList()));
+    dbs.close(r);
+    wipe(dir);
+    r = dbs.open(dir, R);
+    await(r.put("k", "v"));                                      // R@1'
+    await(r.delete("k"));                                        // R@2', links R@1'
+
+    recoverFrom(r, b);
+    assertThat(await(r.get("k"))).isEmpty();
+    assertThat(log(r)).filteredOn(e -> e.key().equals("k")).extracting(LogEntry::deleted)
+        .containsExactly(false, true);
+    assertSameHeadsOnB(r, b, List.of("a", "k"));
+  }
+
   // ---- what live logs and the listener hear of a recovery ----
 
   /**

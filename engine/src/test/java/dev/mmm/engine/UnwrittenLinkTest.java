@@ -19,7 +19,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * not have written it either (a made-up or stale doc): its entry then links a version of a peer
  * beyond that peer's clock. The peer must take the entry (refusing it stopped replication to it
  * for good), and the link must never supersede what the peer writes at that seq later: the seq
- * goes to a tombstone of the linking key, born superseded.
+ * goes to a filler, a tombstone of the empty key that supersedes only the filler before it.
  */
 class UnwrittenLinkTest {
   @RegisterExtension static final TestDatabases dbs = TestDatabases.withOwnSystem();
@@ -52,7 +52,7 @@ class UnwrittenLinkTest {
     assertThat(await(a.put("x", "next")).seq()).isEqualTo(4);
     List<String> log = log(a);
     assertThat(log).containsExactly(
-        "A@1 k deleted []", "A@2 k deleted []", "A@3 k a's write []", "A@4 x next []",
+        "A@1  deleted []", "A@2  deleted [A@1]", "A@3 k a's write []", "A@4 x next []",
         "B@1 k b1 [A@1, A@2]");
 
     dbs.close(a);
@@ -63,15 +63,46 @@ class UnwrittenLinkTest {
     assertThat(await(again.put("k", "on")).seq()).isEqualTo(5);
   }
 
-  /** The tombstone is of the linking entry's key, so another key's write is not superseded. */
+  /** Neither the linking key nor the write of another key is superseded. */
   @Test
-  void theTombstoneIsOfTheLinkingKey() {
+  void aFillerSupersedesNoValue() {
     Database<String> a = dbs.utf8("A");
     await(TestDatabases.apply(a, List.of(entry("B", 1, "j", "b1", new Version("A", 1)))));
     assertThat(await(a.put("k", "a's write")).seq()).isEqualTo(2);
     assertThat(await(a.get("k"))).extracting(Doc::value).containsExactly("a's write");
     assertThat(await(a.get("j"))).extracting(Doc::value).containsExactly("b1");
-    assertThat(log(a)).containsExactly("A@1 j deleted []", "A@2 k a's write []", "B@1 j b1 [A@1]");
+    assertThat(log(a)).containsExactly("A@1  deleted []", "A@2 k a's write []", "B@1 j b1 [A@1]");
+  }
+
+  /**
+   * The empty key is a key like any other: a value of it written by the peer survives the
+   * fillers, which supersede only the peer's own tombstones of it, so the key keeps one filler.
+   */
+  @Test
+  void aValueOfTheEmptyKeySurvivesFillers() {
+    Database<String> a = dbs.utf8("A");
+    Doc<String> mine = await(a.put("", "mine"));
+    await(TestDatabases.apply(a, List.of(entry("B", 1, "j", "b1", own(2, 4)))));
+    assertThat(await(a.put("k", "k")).seq()).isEqualTo(5);
+    assertThat(await(a.get(""))).containsExactly(mine);
+    assertThat(log(a)).startsWith("A@1  mine []", "A@2  deleted []", "A@3  deleted [A@2]",
+        "A@4  deleted [A@3]");
+    assertThat(await(a.merge("", List.of(), "again")).seq()).isEqualTo(6);
+    assertThat(await(a.get(""))).extracting(Doc::value).containsExactly("again");
+  }
+
+  /**
+   * A remote chooses the linking entry's key: were fillers of it, one entry with a 16,000-byte
+   * key and 1024 links would make the peer write 16 MB of tombstones into its own log.
+   */
+  @Test
+  void aLongLinkingKeyDoesNotGrowTheFillers() {
+    Database<String> a = dbs.utf8("A");
+    await(TestDatabases.apply(a, List.of(entry("B", 1, "x".repeat(16_000), "b", own(1, 1024)))));
+    assertThat(await(a.put("y", "y")).seq()).isEqualTo(1025);
+    long ownKeyChars = await(a.log(LogOptions.all()).runWith(Sink.seq(), dbs.system())).stream()
+        .filter(e -> e.peer().equals("A")).mapToLong(e -> e.key().length()).sum();
+    assertThat(ownKeyChars).isEqualTo(1);
   }
 
   /** A write refused as a bad argument writes no tombstone either. */
@@ -127,7 +158,7 @@ class UnwrittenLinkTest {
     assertThat(await(second).seq()).isEqualTo(12);
     assertThat(commits.get() - before).as("commits for 10 tombstones, 4 a batch").isGreaterThan(2);
     assertThat(await(a.get("x"))).extracting(Doc::value).containsExactly("second");
-    assertThat(log(a).stream().filter(e -> e.startsWith("A@") && e.contains(" k deleted []")))
+    assertThat(log(a).stream().filter(e -> e.startsWith("A@") && e.contains("  deleted")))
         .hasSize(10);
     assertThat(await(a.get("k"))).extracting(Doc::version).containsExactly(new Version("B", 3));
   }
