@@ -301,14 +301,8 @@ class RecoveryEngineTest {
    */
   @Test
   void aRewriteDoesNotLinkASetAsideTombstoneThatWasDropped() {
-    Path dir = dbs.newDir();
-    Database<String> r = dbs.open(dir, R);
     Database<String> b = dbs.utf8("B");
-    await(r.put("a", "orig"));                                   // R@1
-    await(TestDatabases.apply(b, storedLog(r).stream().map(Replica.Stored::entry).toList()));
-    dbs.close(r);
-    wipe(dir);
-    r = dbs.open(dir, R);
+    Database<String> r = wipedAfterWritingTo(b);
     await(r.delete("j"));                                        // R@1'
     await(r.delete("k"));                                        // R@2'
     await(r.put("k", "v"));                                      // R@3'
@@ -325,20 +319,11 @@ class RecoveryEngineTest {
     assertSameHeadsOnB(r, b, List.of("a", "j", "k"));
   }
 
-  /**
-   * A delete that superseded a value is written again, even when it also superseded a tombstone:
-   * only tombstones that supersede no value go.
-   */
+  /** A delete that superseded a value is written again: only tombstones superseding none go. */
   @Test
   void aSetAsideDeleteOfAValueIsWrittenAgain() {
-    Path dir = dbs.newDir();
-    Database<String> r = dbs.open(dir, R);
     Database<String> b = dbs.utf8("B");
-    await(r.put("a", "orig"));                                   // R@1
-    await(TestDatabases.apply(b, storedLog(r).stream().map(Replica.Stored::entry).toList()));
-    dbs.close(r);
-    wipe(dir);
-    r = dbs.open(dir, R);
+    Database<String> r = wipedAfterWritingTo(b);
     await(r.put("k", "v"));                                      // R@1'
     await(r.delete("k"));                                        // R@2', links R@1'
 
@@ -524,6 +509,17 @@ class RecoveryEngineTest {
   private static LogEntry<byte[]> rawEntry(Database<?> db, Version v) {
     return storedLog(db).stream().map(Replica.Stored::entry).filter(e -> e.version().equals(v))
         .findFirst().orElseThrow();
+  }
+
+  /** R, which wrote R@1 (key a) and gave it to {@code b}, then lost its store. */
+  private static Database<String> wipedAfterWritingTo(Database<String> b) {
+    Path dir = dbs.newDir();
+    Database<String> r = dbs.open(dir, R);
+    await(r.put("a", "orig"));
+    await(TestDatabases.apply(b, storedLog(r).stream().map(Replica.Stored::entry).toList()));
+    dbs.close(r);
+    wipe(dir);
+    return dbs.open(dir, R);
   }
 
   private static void recoverFrom(Database<String> r, Database<String> b) {
