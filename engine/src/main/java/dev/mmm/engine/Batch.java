@@ -748,6 +748,10 @@ final class Batch {
     List<Row> again = new ArrayList<>();
     List<Row> forks = new ArrayList<>(store.forks());
     forks.addAll(setAside);
+    // In seq order, as they were written: a later run of forks may sit below an earlier one,
+    // and each rewrite supersedes the own heads of its key, so an older value rewritten after a
+    // newer one would win over it. Forks of one seq stay in the order they were set aside.
+    forks.sort(java.util.Comparator.comparingLong(Row::seq));
     Set<Version> asideVersions = new HashSet<>();
     forks.forEach(f -> asideVersions.add(f.version()));
     Set<Version> dropped = supersedingNoValue(forks, asideVersions);
@@ -784,10 +788,8 @@ final class Batch {
    */
   private Set<Version> supersedingNoValue(List<Row> forks, Set<Version> aside) {
     String self = store.id();
-    List<Row> bySeq = new ArrayList<>(forks);
-    bySeq.sort(java.util.Comparator.comparingLong(Row::seq)); // links name earlier seqs only
     Set<Version> dropped = new HashSet<>();
-    for (Row fork : bySeq) {
+    for (Row fork : forks) { // in seq order: links name earlier seqs only
       if (fork.deleted() && fork.links().stream().allMatch(l -> l.peer().equals(self)
           && (dropped.contains(l) || !aside.contains(l) && isOwnTombstone(l.seq())))) {
         dropped.add(fork.version());

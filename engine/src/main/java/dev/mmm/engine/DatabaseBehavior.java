@@ -493,9 +493,17 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
     if (pending.isEmpty()) {
       return;
     }
-    List<Pending> later = commit(pending, pendingEntries);
-    pending = new ArrayList<>(later);
-    pendingEntries = later.stream().mapToInt(p -> entries(p.command())).sum();
+    List<Pending> todo = pending;
+    int entries = pendingEntries;
+    pending = new ArrayList<>(); // taken before the commit: a request is never staged twice
+    pendingEntries = 0;
+    List<Pending> later = commit(todo, entries);
+    if (!later.isEmpty()) {
+      later = new ArrayList<>(later);
+      later.addAll(pending);
+      pending = later;
+      pendingEntries = later.stream().mapToInt(p -> entries(p.command())).sum();
+    }
     if (!pending.isEmpty() && !flushQueued) {
       flushQueued = true;
       getContext().getSelf().tell(InternalCommand.Flush.INSTANCE);

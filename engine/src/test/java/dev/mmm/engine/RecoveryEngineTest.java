@@ -319,6 +319,32 @@ class RecoveryEngineTest {
     assertSameHeadsOnB(r, b, List.of("a", "j", "k"));
   }
 
+  /**
+   * (From an adversarial review.) Two recovering applies set aside two runs: first R@3' alone
+   * (a peer holds R@1' and R@2' but another R@3), then R@1'..R@3 (another peer holds another
+   * R@1). Rewritten in the order they were set aside, R@3' ("new") came before R@1' ("old"),
+   * and the older value, superseding R's own heads of k, won.
+   */
+  @Test
+  void forksOfTwoRunsAreWrittenAgainInSeqOrder() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "old"));                                    // R@1'
+    await(r.put("j", "x"));                                      // R@2'
+    await(r.put("k", "new"));                                    // R@3', links R@1'
+    List<Replica.Stored> mine = storedLog(r);
+    await(Replica.of(r).requireRecovery("peers hold other R entries"));
+    await(Replica.of(r).applyRecovering(List.of(mine.get(0), mine.get(1),
+        new Replica.Stored(new LogEntry<>("R", 3, "z", b("real3"), List.of(), false), 0)),
+        new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(
+        stored(List.of(new LogEntry<>("R", 1, "a", b("real1"), List.of(), false))),
+        new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("new");
+    assertThat(await(r.get("j"))).extracting(Doc::value).containsExactly("x");
+    assertThat(await(r.get("a"))).extracting(Doc::value).containsExactly("real1");
+  }
+
   /** A delete that superseded a value is written again: only tombstones superseding none go. */
   @Test
   void aSetAsideDeleteOfAValueIsWrittenAgain() {
