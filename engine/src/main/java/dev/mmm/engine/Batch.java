@@ -3,6 +3,7 @@ package dev.mmm.engine;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -26,6 +27,8 @@ import org.jspecify.annotations.Nullable;
  */
 final class Batch {
   private static final byte[] EMPTY = new byte[0];
+  /** The key of the tombstones that fill linked seqs a peer had not written (nextOwnSeq). */
+  static final String FILLER_KEY = "";
 
   private final Store store;
   private final Limits limits;
@@ -65,9 +68,6 @@ final class Batch {
   private long rewrittenFrom;
   private long bytes;
   private int entries;
-  /** The key of the tombstones that fill linked seqs a peer had not written (nextOwnSeq). */
-  static final String FILLER_KEY = "";
-
   /** Counts every change staged, so a request that failed can tell whether it staged any. */
   private long mutations;
   /** Tombstones local writes staged for linked seqs of this peer it had not written. */
@@ -751,7 +751,7 @@ final class Batch {
     // In seq order, as they were written: a later run of forks may sit below an earlier one,
     // and each rewrite supersedes the own heads of its key, so an older value rewritten after a
     // newer one would win over it. Forks of one seq stay in the order they were set aside.
-    forks.sort(java.util.Comparator.comparingLong(Row::seq));
+    forks.sort(Comparator.comparingLong(Row::seq));
     Set<Version> asideVersions = new HashSet<>();
     forks.forEach(f -> asideVersions.add(f.version()));
     Set<Version> dropped = supersedingNoValue(forks, asideVersions);
