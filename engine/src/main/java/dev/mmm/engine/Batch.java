@@ -3,9 +3,11 @@ package dev.mmm.engine;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -754,9 +756,9 @@ final class Batch {
     forks.sort(Comparator.comparingLong(Row::seq));
     Set<Version> asideVersions = new HashSet<>();
     forks.forEach(f -> asideVersions.add(f.version()));
-    Set<Version> dropped = supersedingNoValue(forks, asideVersions);
+    Set<Row> dropped = supersedingNoValue(forks, asideVersions);
     for (Row fork : forks) {
-      if (dropped.contains(fork.version())) {
+      if (dropped.contains(fork)) {
         continue;
       }
       // Setting it aside took it out of the heads but left superseded what it superseded, so
@@ -784,16 +786,22 @@ final class Batch {
    * The set-aside tombstones that supersede no value: fillers (see {@link #nextOwnSeq}), and
    * deletes that found nothing or only own tombstones. They are not written again: a rewrite is a
    * new delete, which supersedes the writer's own heads of its key, values it never superseded.
-   * Their links are own tombstones, set aside and dropped too or held below the set-aside seqs.
+   * Their links are own tombstones: held below the set-aside seqs, or set aside and dropped too.
+   * Two runs can set aside two forks of one seq, one version: they are told apart by identity,
+   * and a link to such a seq counts as dropped only if every fork of it is.
    */
-  private Set<Version> supersedingNoValue(List<Row> forks, Set<Version> aside) {
+  private Set<Row> supersedingNoValue(List<Row> forks, Set<Version> aside) {
     String self = store.id();
-    Set<Version> dropped = new HashSet<>();
+    Set<Row> dropped = Collections.newSetFromMap(new IdentityHashMap<>());
+    Map<Long, Boolean> seqDropped = new HashMap<>();
     for (Row fork : forks) { // in seq order: links name earlier seqs only
-      if (fork.deleted() && fork.links().stream().allMatch(l -> l.peer().equals(self)
-          && (dropped.contains(l) || !aside.contains(l) && isOwnTombstone(l.seq())))) {
-        dropped.add(fork.version());
+      boolean drop = fork.deleted() && fork.links().stream().allMatch(l -> l.peer().equals(self)
+          && (aside.contains(l) ? seqDropped.getOrDefault(l.seq(), false)
+              : isOwnTombstone(l.seq())));
+      if (drop) {
+        dropped.add(fork);
       }
+      seqDropped.merge(fork.seq(), drop, Boolean::logicalAnd);
     }
     return dropped;
   }

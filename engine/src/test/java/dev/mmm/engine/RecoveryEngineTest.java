@@ -345,6 +345,49 @@ class RecoveryEngineTest {
     assertThat(await(r.get("a"))).extracting(Doc::value).containsExactly("real1");
   }
 
+  /**
+   * (From an adversarial review.) Forks of one seq are two entries under one version: the first
+   * run sets R@3' (k "new") aside for the peer's R@3, a tombstone that found nothing; the second
+   * sets that tombstone aside too. Dropping it must not drop R@3' with it.
+   */
+  @Test
+  void aDroppedForkDoesNotDropAnotherForkOfItsSeq() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "old"));                                    // R@1'
+    await(r.put("j", "x"));                                      // R@2'
+    await(r.put("k", "new"));                                    // R@3'
+    List<Replica.Stored> mine = storedLog(r);
+    await(Replica.of(r).requireRecovery("peers hold other R entries"));
+    await(Replica.of(r).applyRecovering(List.of(mine.get(0), mine.get(1),
+        new Replica.Stored(new LogEntry<>("R", 3, "z", null, List.of(), true), 0)),
+        new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(
+        stored(List.of(new LogEntry<>("R", 1, "a", b("real1"), List.of(), false))),
+        new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("new");
+    assertThat(await(r.get("j"))).extracting(Doc::value).containsExactly("x");
+  }
+
+  /** The same with one write, and a restart before the recovery finishes (FORK rows read back). */
+  @Test
+  void aDroppedForkDoesNotDropAnotherForkOfItsSeqAcrossARestart() {
+    Path dir = dbs.newDir();
+    Database<String> r = dbs.open(dir, R);
+    await(r.put("k", "v"));                                      // R@1'
+    await(Replica.of(r).requireRecovery("peers hold other R entries"));
+    await(Replica.of(r).applyRecovering(
+        stored(List.of(new LogEntry<>("R", 1, "z", null, List.of(), true))), new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(
+        stored(List.of(new LogEntry<>("R", 1, "a", b("real1"), List.of(), false))),
+        new Replica.Chain()));
+    dbs.close(r);
+    r = dbs.open(dir, R);
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("v");
+    assertThat(await(r.get("a"))).extracting(Doc::value).containsExactly("real1");
+  }
+
   /** A delete that superseded a value is written again: only tombstones superseding none go. */
   @Test
   void aSetAsideDeleteOfAValueIsWrittenAgain() {
