@@ -327,19 +327,8 @@ class RecoveryEngineTest {
    */
   @Test
   void forksOfTwoRunsAreWrittenAgainInSeqOrder() {
-    Database<String> r = dbs.open(dbs.newDir(), R);
-    await(r.put("k", "old"));                                    // R@1'
-    await(r.put("j", "x"));                                      // R@2'
-    await(r.put("k", "new"));                                    // R@3', links R@1'
-    List<Replica.Stored> mine = storedLog(r);
-    await(Replica.of(r).requireRecovery("peers hold other R entries"));
-    await(Replica.of(r).applyRecovering(List.of(mine.get(0), mine.get(1),
-        new Replica.Stored(new LogEntry<>("R", 3, "z", b("real3"), List.of(), false), 0)),
-        new Replica.Chain()));
-    await(Replica.of(r).applyRecovering(
-        stored(List.of(new LogEntry<>("R", 1, "a", b("real1"), List.of(), false))),
-        new Replica.Chain()));
-    await(Replica.of(r).finishRecovery());
+    Database<String> r = recoveredInTwoRuns(
+        new LogEntry<>("R", 3, "z", b("real3"), List.of(), false));
     assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("new");
     assertThat(await(r.get("j"))).extracting(Doc::value).containsExactly("x");
     assertThat(await(r.get("a"))).extracting(Doc::value).containsExactly("real1");
@@ -352,19 +341,7 @@ class RecoveryEngineTest {
    */
   @Test
   void aDroppedForkDoesNotDropAnotherForkOfItsSeq() {
-    Database<String> r = dbs.open(dbs.newDir(), R);
-    await(r.put("k", "old"));                                    // R@1'
-    await(r.put("j", "x"));                                      // R@2'
-    await(r.put("k", "new"));                                    // R@3'
-    List<Replica.Stored> mine = storedLog(r);
-    await(Replica.of(r).requireRecovery("peers hold other R entries"));
-    await(Replica.of(r).applyRecovering(List.of(mine.get(0), mine.get(1),
-        new Replica.Stored(new LogEntry<>("R", 3, "z", null, List.of(), true), 0)),
-        new Replica.Chain()));
-    await(Replica.of(r).applyRecovering(
-        stored(List.of(new LogEntry<>("R", 1, "a", b("real1"), List.of(), false))),
-        new Replica.Chain()));
-    await(Replica.of(r).finishRecovery());
+    Database<String> r = recoveredInTwoRuns(new LogEntry<>("R", 3, "z", null, List.of(), true));
     assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("new");
     assertThat(await(r.get("j"))).extracting(Doc::value).containsExactly("x");
   }
@@ -578,6 +555,26 @@ class RecoveryEngineTest {
   private static LogEntry<byte[]> rawEntry(Database<?> db, Version v) {
     return storedLog(db).stream().map(Replica.Stored::entry).filter(e -> e.version().equals(v))
         .findFirst().orElseThrow();
+  }
+
+  /**
+   * R writes R@1' k "old", R@2' j "x", R@3' k "new"; one peer holds R@1', R@2' and {@code
+   * theirs3}, another holds another R@1; R recovers from the first, then the second.
+   */
+  private static Database<String> recoveredInTwoRuns(LogEntry<byte[]> theirs3) {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "old"));
+    await(r.put("j", "x"));
+    await(r.put("k", "new"));
+    List<Replica.Stored> mine = storedLog(r);
+    await(Replica.of(r).requireRecovery("peers hold other R entries"));
+    await(Replica.of(r).applyRecovering(
+        List.of(mine.get(0), mine.get(1), new Replica.Stored(theirs3, 0)), new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(
+        stored(List.of(new LogEntry<>("R", 1, "a", b("real1"), List.of(), false))),
+        new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    return r;
   }
 
   /** R, which wrote R@1 (key a) and gave it to {@code b}, then lost its store. */
