@@ -159,10 +159,7 @@ final class Batch {
    */
   Row write(String key, byte @Nullable [] value, List<Version> docs) {
     String self = store.id();
-    long held = clock(self);
-    if (held == Long.MAX_VALUE) {
-      throw new StoreException("peer " + self + " has used every seq: it cannot write again");
-    }
+    long held = afterOwnClock() - 1;
     checkKey(key, IllegalArgumentException::new);
     if (value != null && value.length > limits.maxValueBytes()) {
       throw new IllegalArgumentException("value of " + value.length + " bytes exceeds maxValueBytes ("
@@ -486,28 +483,45 @@ final class Batch {
    * chooses: with a key of 16 KiB, one entry of 1024 links made the peer write 16 MiB.
    *
    * @param bounded a local write, which gives at most maxLinks such tombstones per batch (see
-   *     {@link Deferred}); a recovery's rewrites are not deferred, so that it finishes in one batch
+   *     {@link Deferred}); a recovery's rewrites are bounded before they start ({@link
+   *     #fillAheadOfRewrites})
    */
   private long nextOwnSeq(boolean bounded) {
-    String self = store.id();
     while (true) {
-      long held = clock(self);
-      if (held == Long.MAX_VALUE) {
-        throw new StoreException("peer " + self + " has used every seq: it cannot write again");
-      }
-      Version next = new Version(self, held + 1);
-      Set<String> here = linksAdded.get(next);
-      if ((here == null || here.isEmpty()) && store.linkersOf(next).isEmpty()) {
-        return held + 1;
+      long next = afterOwnClock();
+      if (!linked(next)) {
+        return next;
       }
       if (bounded && fillers >= limits.maxLinks()) {
         throw new Deferred();
       }
-      fillers++;
-      List<Version> tombstones = heads(FILLER_KEY).rows().stream()
-          .filter(r -> r.peer().equals(self) && r.deleted()).map(Row::version).toList();
-      stage(Row.of(new LogEntry<>(self, held + 1, FILLER_KEY, null, tombstones, true)));
+      stageFiller();
     }
+  }
+
+  private long afterOwnClock() {
+    long held = clock(store.id());
+    if (held == Long.MAX_VALUE) {
+      throw new StoreException("peer " + store.id() + " has used every seq: it cannot write again");
+    }
+    return held + 1;
+  }
+
+  /** Whether an entry held or staged here links this peer's {@code seq}. */
+  private boolean linked(long seq) {
+    Version v = new Version(store.id(), seq);
+    Set<String> here = linksAdded.get(v);
+    return (here != null && !here.isEmpty()) || !store.linkersOf(v).isEmpty();
+  }
+
+  /** Gives this peer's next seq to a filler (see {@link #nextOwnSeq}). */
+  private void stageFiller() {
+    String self = store.id();
+    long seq = afterOwnClock();
+    fillers++;
+    List<Version> tombstones = heads(FILLER_KEY).rows().stream()
+        .filter(r -> r.peer().equals(self) && r.deleted()).map(Row::version).toList();
+    stage(Row.of(new LogEntry<>(self, seq, FILLER_KEY, null, tombstones, true)));
   }
 
   /** {@code v} has arrived: its LINK rows go, and it is born superseded if one is of its key. */
@@ -745,7 +759,6 @@ final class Batch {
    * @return the entries written again
    */
   List<Row> finishRecovery() {
-    String self = store.id();
     mutations++;
     List<Row> again = new ArrayList<>();
     List<Row> forks = new ArrayList<>(store.forks());
@@ -757,20 +770,13 @@ final class Batch {
     Set<Version> asideVersions = new HashSet<>();
     forks.forEach(f -> asideVersions.add(f.version()));
     Set<Row> dropped = supersedingNoValue(forks, asideVersions);
-    for (Row fork : forks) {
-      if (dropped.contains(fork)) {
-        continue;
-      }
-      // Setting it aside took it out of the heads but left superseded what it superseded, so
-      // its rewrite links all of that again: other peers' versions, and its own that were not
-      // set aside (the history shared with the peers). Own versions set aside are not linked:
-      // their seqs now name the peers' entries; the own-version rule links their rewrites.
-      List<Version> kept = fork.links().stream()
-          .filter(l -> !l.peer().equals(self) || !asideVersions.contains(l))
-          .toList();
+    List<Row> todo = forks.stream().filter(f -> !dropped.contains(f)).toList();
+    fillAheadOfRewrites(todo, asideVersions);
+    for (Row fork : todo) {
       // A stub (its value dropped by history GC) is written again as a tombstone: it still
       // supersedes what it linked, and what superseded it supersedes the tombstone.
-      again.addAll(rewrite(fork.key(), fork.stub() ? null : fork.value(), kept));
+      again.addAll(rewrite(fork.key(), fork.stub() ? null : fork.value(),
+          keptLinks(fork, asideVersions)));
     }
     for (int i = 0; i < store.forkCount() + forksAdded; i++) {
       rows.add(new RowWrite(Keyspace.fork(i), null));
@@ -804,6 +810,61 @@ final class Batch {
       seqDropped.merge(fork.seq(), drop, Boolean::logicalAnd);
     }
     return dropped;
+  }
+
+  /**
+   * Setting a fork aside took it out of the heads but left superseded what it superseded, so its
+   * rewrite links all of that again: other peers' versions, and its own that were not set aside
+   * (the history shared with the peers). Own versions set aside are not linked: their seqs now
+   * name the peers' entries; the own-version rule links their rewrites.
+   */
+  private List<Version> keptLinks(Row fork, Set<Version> aside) {
+    String self = store.id();
+    return fork.links().stream().filter(l -> !l.peer().equals(self) || !aside.contains(l))
+        .toList();
+  }
+
+  /**
+   * Bounds the fillers (see {@link #nextOwnSeq}) that the batch writing {@code forks} again
+   * gives. The rewrites must be one batch, with the end of the recovery, and the seqs they take
+   * may have up to {@code maxUnseenLinks} linked seqs among them, which a remote chose. So while
+   * more than {@code maxLinks} plus the rewrites lie among those seqs, this batch gives the next
+   * that many seqs to fillers, linked or not, and is cut ({@link Deferred}): the finish goes on in
+   * the next batch. Every such batch fills at least {@code maxLinks} linked seqs, and fewer free
+   * ones than there are rewrites; the batch that writes the rewrites gives at most that many
+   * fillers too.
+   */
+  private void fillAheadOfRewrites(List<Row> forks, Set<Version> aside) {
+    String self = store.id();
+    long rewrites = 0;
+    for (Row fork : forks) {
+      // At most: the own heads of its key now, or one rewrite before it, and a filler of "".
+      long supersedes = Math.max(1, heads(fork.key()).of(self).size()) + 1
+          + keptLinks(fork, aside).size();
+      rewrites += chainLength(supersedes, limits.maxLinks());
+    }
+    long fillable = limits.maxLinks() + rewrites;
+    long free = 0;
+    long linked = 0;
+    for (long seq = clock(self) + 1; free < rewrites && linked <= fillable; seq++) {
+      if (linked(seq)) {
+        linked++;
+      } else {
+        free++;
+      }
+    }
+    if (linked <= fillable) {
+      return;
+    }
+    for (long i = 0; i < fillable; i++) {
+      stageFiller();
+    }
+    throw new Deferred();
+  }
+
+  /** How many entries {@link #rewrite} writes for one that supersedes {@code versions}. */
+  private static long chainLength(long versions, int maxLinks) {
+    return versions <= maxLinks ? 1 : 1 + (versions - maxLinks + maxLinks - 2) / (maxLinks - 1);
   }
 
   private boolean isOwnTombstone(long seq) {

@@ -16,6 +16,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.Test;
@@ -527,6 +528,107 @@ class RecoveryEngineTest {
         .withMaxLinks(2));
     await(Replica.of(q).apply(storedLog(r), new Replica.Chain()));
     assertThat(await(q.get("k"))).isEqualTo(await(r.get("k")));
+  }
+
+  /**
+   * R's two forks (R@1', R@2') are set aside; a remote's entries link R@3..R@22, seqs R never
+   * wrote. Finishing gives those seqs fillers before the rewrites, and a remote chose how many (up
+   * to maxUnseenLinks): in one batch, that batch had no bound, and one that large failing on every
+   * retry kept the store refusing writes for good. With maxLinks 4 a batch gives at most 4 plus
+   * the rewrites (2): the free R@2 goes to a filler too, so that the rewrites stay one batch.
+   */
+  @Test
+  void aFinishReachingMoreLinkedSeqsThanOneBatchGivesFillersOverSeveralBatches() {
+    AtomicInteger commits = new AtomicInteger();
+    Database<String> r = forksBehindLinkedSeqs(dbs.newDir(), commits, new AtomicInteger(-1));
+    int before = commits.get();
+
+    assertThat(await(Replica.of(r).finishRecovery()))
+        .containsExactly(new Version("R", 23), new Version("R", 24));
+    assertThat(commits.get() - before).as("commits for 21 fillers, 6 a batch").isEqualTo(4);
+    assertFinishedBehindFillers(r);
+  }
+
+  /** A commit failing midway fails the finish; reopened, the store finishes it. */
+  @Test
+  void aFinishWhoseFillerBatchFailsFinishesAfterAReopen() {
+    AtomicInteger commits = new AtomicInteger();
+    AtomicInteger failing = new AtomicInteger(-1);
+    Path dir = dbs.newDir();
+    Database<String> r = forksBehindLinkedSeqs(dir, commits, failing);
+    failing.set(commits.get() + 1); // the finish's second batch of fillers
+    assertThatThrownBy(() -> await(Replica.of(r).finishRecovery()))
+        .isInstanceOf(StoreException.class);
+    dbs.close(r);
+
+    Database<String> again = dbs.open(dir, R.withMaxLinks(4));
+    assertThat(again.recoveryRequired()).isPresent();
+    assertThat(await(again.clock())).containsEntry("R", 7L); // the first batch: R@2..R@7
+    assertThat(await(again.get("k"))).isEmpty();
+    assertThat(await(Replica.of(again).finishRecovery()))
+        .containsExactly(new Version("R", 23), new Version("R", 24));
+    assertFinishedBehindFillers(again);
+  }
+
+  /** A close right after the finish was asked for completes it first. */
+  @Test
+  void aCloseRightAfterAFinishOfSeveralBatchesCompletesIt() {
+    Path dir = dbs.newDir();
+    Database<String> r = forksBehindLinkedSeqs(dir, new AtomicInteger(), new AtomicInteger(-1));
+    var finish = Replica.of(r).finishRecovery();
+    await(r.close());
+    assertThat(await(finish)).containsExactly(new Version("R", 23), new Version("R", 24));
+    Database<String> again = dbs.open(dir, R.withMaxLinks(4));
+    assertFinishedBehindFillers(again);
+  }
+
+  /**
+   * R (maxLinks 4, its commits counted, the one numbered {@code failing} failing) wrote k and k2
+   * (R@1', R@2'), took entries of C linking R@3..R@22, and is recovering from a peer that holds
+   * another R@1: its forks are set aside, the finish not yet asked for.
+   */
+  private static Database<String> forksBehindLinkedSeqs(Path dir, AtomicInteger commits,
+      AtomicInteger failing) {
+    Database<String> r = dbs.open(dir, R.withMaxLinks(4).withWriteFault(() ->
+        commits.getAndIncrement() == failing.get() ? WriteFault.Outcome.FAIL_BEFORE
+            : WriteFault.Outcome.WRITE));
+    await(r.put("k", "fork1"));                                          // R@1'
+    await(r.put("k2", "fork2"));                                         // R@2'
+    List<LogEntry<byte[]>> links = new java.util.ArrayList<>();
+    for (int c = 0; c < 5; c++) {
+      List<Version> four = new java.util.ArrayList<>();
+      for (int i = 0; i < 4; i++) {
+        four.add(new Version("R", 3 + 4 * c + i));
+      }
+      links.add(new LogEntry<>("C", c + 1, "c" + c, b("c"), four, false));
+    }
+    await(TestDatabases.apply(r, links));
+    await(Replica.of(r).requireRecovery("a peer holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "t", b("theirs"), List.of(), false))), new Replica.Chain()));
+    return r;
+  }
+
+  private static void assertFinishedBehindFillers(Database<String> r) {
+    assertThat(r.recoveryRequired()).isEmpty();
+    assertThat(await(r.get("k"))).containsExactly(new Doc<>("k", "R", 23, "fork1"));
+    assertThat(await(r.get("k2"))).containsExactly(new Doc<>("k2", "R", 24, "fork2"));
+    assertThat(await(r.get("t"))).containsExactly(new Doc<>("t", "R", 1, "theirs"));
+    assertThat(log(r)).filteredOn(e -> e.peer().equals("R") && e.seq() >= 2 && e.seq() <= 22)
+        .hasSize(21).allSatisfy(e -> {
+          assertThat(e.deleted()).isTrue();
+          assertThat(e.key()).isEmpty();
+        });
+    assertThat(log(r)).allSatisfy(e -> assertThat(e.links()).hasSizeLessThanOrEqualTo(4));
+    assertThat(await(r.put("k", "after")).version()).isEqualTo(new Version("R", 25));
+
+    // A replica with the same limits takes it all and agrees.
+    Database<String> q = dbs.open(dbs.newDir(), DatabaseOptions.of(Codec.utf8()).withId("Q")
+        .withMaxLinks(4));
+    await(Replica.of(q).apply(storedLog(r), new Replica.Chain()));
+    for (String key : List.of("k", "k2", "t", "", "c0", "c4")) {
+      assertThat(await(q.get(key))).as("heads of %s on Q", key).isEqualTo(await(r.get(key)));
+    }
   }
 
   /**
