@@ -4,7 +4,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
@@ -62,6 +61,8 @@ final class Batch {
   private final Set<String> peersLinked = new HashSet<>();
   /** Own entries set aside in this batch, after those of earlier batches. */
   private final List<Row> setAside = new ArrayList<>();
+  /** The first FORK row index of each run, earlier batches' too, once this batch sets one aside. */
+  private @Nullable List<Long> forkRuns;
   private @Nullable String recoverySet;
   private boolean recoveryCleared;
   private int forksAdded;
@@ -131,6 +132,11 @@ final class Batch {
 
   long mutations() {
     return mutations;
+  }
+
+  /** Whether a recovery is under way as this batch leaves the store. */
+  boolean recovering() {
+    return recoverySet != null || (!recoveryCleared && store.recovery().isPresent());
   }
 
   /** A recovery this batch has made necessary, if any. */
@@ -661,6 +667,11 @@ final class Batch {
     long to = clock(self);
     mutations++;
     rewrittenFrom = rewrittenFrom == 0 ? from : Math.min(rewrittenFrom, from);
+    if (forkRuns == null) {
+      forkRuns = new ArrayList<>(store.forkRuns());
+    }
+    forkRuns.add((long) store.forkCount() + forksAdded);
+    rows.add(new RowWrite(Store.forkRunsRow(), RowFormat.indexes(forkRuns)));
     for (long seq = from; seq <= to; seq++) {
       Version v = new Version(self, seq);
       Row fork = ownRow(seq);
@@ -760,27 +771,29 @@ final class Batch {
    */
   List<Row> finishRecovery() {
     mutations++;
+    if (forksCleared) {
+      return List.of(); // a finish earlier in this batch wrote them again
+    }
     List<Row> again = new ArrayList<>();
-    List<Row> forks = new ArrayList<>(store.forks());
-    forks.addAll(setAside);
+    List<Row> aside = new ArrayList<>(store.forks());
+    aside.addAll(setAside);
+    Forks forks = new Forks(aside, forkRuns != null ? forkRuns : store.forkRuns());
     // In seq order, as they were written: a later run of forks may sit below an earlier one,
     // and each rewrite supersedes the own heads of its key, so an older value rewritten after a
-    // newer one would win over it. Forks of one seq stay in the order they were set aside.
-    forks.sort(Comparator.comparingLong(Row::seq));
-    Set<Version> asideVersions = new HashSet<>();
-    forks.forEach(f -> asideVersions.add(f.version()));
-    Set<Row> dropped = supersedingNoValue(forks, asideVersions);
-    List<Row> todo = forks.stream().filter(f -> !dropped.contains(f)).toList();
-    fillAheadOfRewrites(todo, asideVersions);
-    for (Row fork : todo) {
+    // newer one would win over it.
+    Set<Forks.Fork> dropped = supersedingNoValue(forks);
+    List<Forks.Fork> todo = forks.inSeqOrder().stream().filter(f -> !dropped.contains(f)).toList();
+    fillAheadOfRewrites(forks, todo);
+    for (Forks.Fork fork : todo) {
+      Row r = fork.row();
       // A stub (its value dropped by history GC) is written again as a tombstone: it still
       // supersedes what it linked, and what superseded it supersedes the tombstone.
-      again.addAll(rewrite(fork.key(), fork.stub() ? null : fork.value(),
-          keptLinks(fork, asideVersions)));
+      again.addAll(rewrite(r.key(), r.stub() ? null : r.value(), keptLinks(forks, fork)));
     }
     for (int i = 0; i < store.forkCount() + forksAdded; i++) {
       rows.add(new RowWrite(Keyspace.fork(i), null));
     }
+    rows.add(new RowWrite(Store.forkRunsRow(), null));
     forksCleared = true;
     rows.add(new RowWrite(Store.recoveryRow(), null));
     recoverySet = null;
@@ -792,22 +805,23 @@ final class Batch {
    * The set-aside tombstones that supersede no value: fillers (see {@link #nextOwnSeq}), and
    * deletes that found nothing or only own tombstones. They are not written again: a rewrite is a
    * new delete, which supersedes the writer's own heads of its key, values it never superseded.
-   * Their links are own tombstones: held below the set-aside seqs, or set aside and dropped too.
-   * Two runs can set aside two forks of one seq, one version: they are told apart by identity,
-   * and a link to such a seq counts as dropped only if every fork of it is.
+   * Their links are own tombstones: held below the set-aside seqs, or set aside and dropped too
+   * (each link read as what it named when it was made, see {@link Forks}).
    */
-  private Set<Row> supersedingNoValue(List<Row> forks, Set<Version> aside) {
+  private Set<Forks.Fork> supersedingNoValue(Forks forks) {
     String self = store.id();
-    Set<Row> dropped = Collections.newSetFromMap(new IdentityHashMap<>());
-    Map<Long, Boolean> seqDropped = new HashMap<>();
-    for (Row fork : forks) { // in seq order: links name earlier seqs only
-      boolean drop = fork.deleted() && fork.links().stream().allMatch(l -> l.peer().equals(self)
-          && (aside.contains(l) ? seqDropped.getOrDefault(l.seq(), false)
-              : isOwnTombstone(l.seq())));
+    Set<Forks.Fork> dropped = Collections.newSetFromMap(new IdentityHashMap<>());
+    for (Forks.Fork fork : forks.inSeqOrder()) { // links name earlier seqs only
+      boolean drop = fork.row().deleted() && fork.row().links().stream().allMatch(l -> {
+        if (!l.peer().equals(self)) {
+          return false;
+        }
+        Forks.Fork named = forks.linkedBy(fork, l.seq());
+        return named != null ? dropped.contains(named) : isOwnTombstone(l.seq());
+      });
       if (drop) {
         dropped.add(fork);
       }
-      seqDropped.merge(fork.seq(), drop, Boolean::logicalAnd);
     }
     return dropped;
   }
@@ -818,29 +832,28 @@ final class Batch {
    * (the history shared with the peers). Own versions set aside are not linked: their seqs now
    * name the peers' entries; the own-version rule links their rewrites.
    */
-  private List<Version> keptLinks(Row fork, Set<Version> aside) {
+  private List<Version> keptLinks(Forks forks, Forks.Fork fork) {
     String self = store.id();
-    return fork.links().stream().filter(l -> !l.peer().equals(self) || !aside.contains(l))
-        .toList();
+    return fork.row().links().stream().filter(l -> !l.peer().equals(self)
+        || (forks.linkedBy(fork, l.seq()) == null && l.seq() <= clock(self))).toList();
   }
 
   /**
-   * Bounds the fillers (see {@link #nextOwnSeq}) that the batch writing {@code forks} again
-   * gives. The rewrites must be one batch, with the end of the recovery, and the seqs they take
-   * may have up to {@code maxUnseenLinks} linked seqs among them, which a remote chose. So while
-   * more than {@code maxLinks} plus the rewrites lie among those seqs, this batch gives the next
-   * that many seqs to fillers, linked or not, and is cut ({@link Deferred}): the finish goes on in
-   * the next batch. Every such batch fills at least {@code maxLinks} linked seqs, and fewer free
-   * ones than there are rewrites; the batch that writes the rewrites gives at most that many
-   * fillers too.
+   * Bounds the fillers (see {@link #nextOwnSeq}) that the batch writing {@code todo} again gives.
+   * The rewrites must be one batch, with the end of the recovery, and the seqs they take may have
+   * up to {@code maxUnseenLinks} linked seqs among them, which a remote chose. So while more than
+   * {@code maxLinks} plus the rewrites lie among those seqs, this batch gives the next that many
+   * seqs to fillers, linked or not, and is cut ({@link Deferred}): the finish goes on in the next
+   * batch. Every such batch fills at least {@code maxLinks} linked seqs, and fewer free ones than
+   * there are rewrites; the batch that writes the rewrites gives at most that many fillers too.
    */
-  private void fillAheadOfRewrites(List<Row> forks, Set<Version> aside) {
+  private void fillAheadOfRewrites(Forks forks, List<Forks.Fork> todo) {
     String self = store.id();
     long rewrites = 0;
-    for (Row fork : forks) {
+    for (Forks.Fork fork : todo) {
       // At most: the own heads of its key now, or one rewrite before it, and a filler of "".
-      long supersedes = Math.max(1, heads(fork.key()).of(self).size()) + 1
-          + keptLinks(fork, aside).size();
+      long supersedes = Math.max(1, heads(fork.row().key()).of(self).size()) + 1
+          + keptLinks(forks, fork).size();
       rewrites += chainLength(supersedes, limits.maxLinks());
     }
     long fillable = limits.maxLinks() + rewrites;

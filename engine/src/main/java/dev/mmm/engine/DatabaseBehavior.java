@@ -592,6 +592,11 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
       }
       if (!a.recovering()) {
         requireNoRecovery(batch);
+      } else if (!batch.recovering()) {
+        // A recovery finished (by another session, or earlier in this batch) since this session
+        // began: its set-asides would have no finish to write them again.
+        throw new IllegalStateException("database '" + store.id() + "' is not recovering: a"
+            + " recovery finished since this recovering session began; recover again if needed");
       }
       batch.check(a.entries(), a.content(), a.recovering());
       int applied = batch.apply(a.entries(), a.content(), a.recovering());

@@ -23,6 +23,7 @@ import org.jspecify.annotations.Nullable;
  *   links: varint n, n * (peer, varint seq)
  *   clock: varint n, n * (peer, varint seq)                -- a reported clock
  *   fork:  varint seq, entry                               -- an own entry set aside by recovery
+ *   runs:  varint n, n * varint index                      -- each recovery run's first fork row
  * </pre>
  *
  * A head's value is in both its log row and its key's heads row: the heads row makes a {@code get}
@@ -259,6 +260,24 @@ final class RowFormat {
       clock.put(in.string(), in.varint());
     }
     return clock;
+  }
+
+  /** Ascending indexes: where each recovery run's FORK rows start. */
+  static byte[] indexes(List<Long> indexes) {
+    Out out = new Out(8 + indexes.size() * 4);
+    out.varint(indexes.size());
+    indexes.forEach(out::varint);
+    return out.bytes();
+  }
+
+  static List<Long> indexes(byte[] row) {
+    In in = new In(row);
+    int n = in.count();
+    List<Long> indexes = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      indexes.add(in.varint());
+    }
+    return indexes;
   }
 
   static byte[] varint(long v) {

@@ -77,6 +77,7 @@ final class Store implements AutoCloseable {
   private static final byte[] META_FORMAT = Keyspace.meta("format");
   private static final byte[] META_ID = Keyspace.meta("id");
   private static final byte[] META_RECOVERY = Keyspace.meta("recovery");
+  private static final byte[] META_FORK_RUNS = Keyspace.meta("forkRuns");
 
   /** What opening a store needs besides its directory. */
   record Settings(
@@ -597,6 +598,12 @@ final class Store implements AutoCloseable {
     return rows;
   }
 
+  /** The index of the first FORK row of each recovery run that set entries aside, ascending. */
+  List<Long> forkRuns() {
+    byte[] row = guard(() -> db.get(META_FORK_RUNS));
+    return row == null ? List.of() : RowFormat.indexes(row);
+  }
+
   int forkCount() {
     return forks;
   }
@@ -727,6 +734,10 @@ final class Store implements AutoCloseable {
 
   static byte[] recoveryRow() {
     return META_RECOVERY;
+  }
+
+  static byte[] forkRunsRow() {
+    return META_FORK_RUNS;
   }
 
   /** Bytes between two looks at the size of LevelDB's logs (the writer adds what it commits). */

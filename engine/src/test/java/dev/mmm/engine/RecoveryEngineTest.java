@@ -583,17 +583,99 @@ class RecoveryEngineTest {
   }
 
   /**
-   * R (maxLinks 4, its commits counted, the one numbered {@code failing} failing) wrote k and k2
-   * (R@1', R@2'), took entries of C linking R@3..R@22, and is recovering from a peer that holds
-   * another R@1: its forks are set aside, the finish not yet asked for.
+   * (From an adversarial review.) The finish's first batch commits fillers R@2..R@7, its second
+   * fails. Reopened, R recovers from B too, which holds another R@2: that run sets the fillers
+   * aside, so seq 2 has two forks, R's "" (R@2') and a filler. Filler R@3 links seq 2: read as
+   * the fork of R@2', it was written again as a delete of "", which superseded R@2''s rewrite.
    */
+  @Test
+  void fillersOfAnInterruptedFinishSetAsideByALaterRunDoNotDeleteAFork() {
+    Database<String> r = interruptedThenSetAsideAgain("", new LogEntry<>("R", 1, "t", b("theirs"),
+        List.of(), false));
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("fork1");
+    assertThat(await(r.get(""))).extracting(Doc::value).containsExactly("mine");
+    assertThat(await(r.get("t2"))).extracting(Doc::value).containsExactly("genuine2");
+  }
+
+  /** As above, the peer's R@1 of key "" survives: no filler is written again as a delete. */
+  @Test
+  void fillersOfAnInterruptedFinishSetAsideByALaterRunAreNotWrittenAgainAsDeletes() {
+    Database<String> r = interruptedThenSetAsideAgain("k2", new LogEntry<>("R", 1, "",
+        b("theirs"), List.of(), false));
+    assertThat(await(r.get("k2"))).extracting(Doc::value).containsExactly("fork2");
+    assertThat(await(r.get(""))).containsExactly(new Doc<>("", "R", 1, "theirs"));
+    assertThat(log(r)).filteredOn(e -> e.peer().equals("R") && e.seq() > 22)
+        .noneMatch(LogEntry::deleted);
+  }
+
+  private static Database<String> interruptedThenSetAsideAgain(String key2, LogEntry<byte[]> r1) {
+    AtomicInteger commits = new AtomicInteger();
+    AtomicInteger failing = new AtomicInteger(-1);
+    Path dir = dbs.newDir();
+    Database<String> r = forksBehindLinkedSeqs(dir, commits, failing, key2, r1);
+    failing.set(commits.get() + 1); // the finish's second batch of fillers
+    assertThatThrownBy(() -> await(Replica.of(r).finishRecovery()))
+        .isInstanceOf(StoreException.class);
+    dbs.close(r);
+    Database<String> again = dbs.open(dir, R.withMaxLinks(4));
+    assertThat(await(again.clock())).containsEntry("R", 7L);
+    LogEntry<byte[]> r2 = new LogEntry<>("R", 2, "t2", b("genuine2"), List.of(), false);
+    await(Replica.of(again).applyRecovering(stored(List.of(r1, r2)), new Replica.Chain()));
+    assertThat(await(Replica.of(again).finishRecovery())).hasSize(2);
+    assertThat(again.recoveryRequired()).isEmpty();
+    return again;
+  }
+
+  /**
+   * (From an adversarial review.) A second recovering session's apply, queued behind a finish,
+   * came after it: it set the rewrites aside with no recovery under way, and nothing wrote them
+   * again. It is refused.
+   */
+  @Test
+  void aRecoveringApplyAfterTheFinishIsRefused() {
+    Database<String> r = forksBehindLinkedSeqs(dbs.newDir(), new AtomicInteger(),
+        new AtomicInteger(-1));
+    var finish = Replica.of(r).finishRecovery();
+    var late = Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "t", b("theirs"), List.of(), false),
+        new LogEntry<>("R", 2, "t2", b("genuine2"), List.of(), false))), new Replica.Chain());
+    assertThat(await(finish)).hasSize(2);
+    assertThatThrownBy(() -> await(late)).isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("not recovering");
+    assertFinishedBehindFillers(r);
+  }
+
+  /** Two finishes asked for at once write the forks again once. */
+  @Test
+  void twoFinishesWriteTheForksAgainOnce() {
+    Database<String> r = forksBehindLinkedSeqs(dbs.newDir(), new AtomicInteger(),
+        new AtomicInteger(-1));
+    var first = Replica.of(r).finishRecovery();
+    var second = Replica.of(r).finishRecovery();
+    assertThat(await(first)).containsExactly(new Version("R", 23), new Version("R", 24));
+    assertThat(await(second)).isEmpty();
+    assertFinishedBehindFillers(r);
+  }
+
   private static Database<String> forksBehindLinkedSeqs(Path dir, AtomicInteger commits,
       AtomicInteger failing) {
+    return forksBehindLinkedSeqs(dir, commits, failing, "k2",
+        new LogEntry<>("R", 1, "t", b("theirs"), List.of(), false));
+  }
+
+  /**
+   * R (maxLinks 4, its commits counted, the one numbered {@code failing} failing) wrote k and
+   * {@code key2} (R@1' "fork1", R@2' "fork2", or "mine" when key2 is not k2), took entries of C
+   * linking R@3..R@22, and is recovering from a peer that holds {@code r1}: its forks are set
+   * aside, the finish not yet asked for.
+   */
+  private static Database<String> forksBehindLinkedSeqs(Path dir, AtomicInteger commits,
+      AtomicInteger failing, String key2, LogEntry<byte[]> r1) {
     Database<String> r = dbs.open(dir, R.withMaxLinks(4).withWriteFault(() ->
         commits.getAndIncrement() == failing.get() ? WriteFault.Outcome.FAIL_BEFORE
             : WriteFault.Outcome.WRITE));
     await(r.put("k", "fork1"));                                          // R@1'
-    await(r.put("k2", "fork2"));                                         // R@2'
+    await(r.put(key2, key2.equals("k2") ? "fork2" : "mine"));            // R@2'
     List<LogEntry<byte[]>> links = new java.util.ArrayList<>();
     for (int c = 0; c < 5; c++) {
       List<Version> four = new java.util.ArrayList<>();
@@ -604,8 +686,7 @@ class RecoveryEngineTest {
     }
     await(TestDatabases.apply(r, links));
     await(Replica.of(r).requireRecovery("a peer holds another R@1"));
-    await(Replica.of(r).applyRecovering(stored(List.of(
-        new LogEntry<>("R", 1, "t", b("theirs"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(r1)), new Replica.Chain()));
     return r;
   }
 

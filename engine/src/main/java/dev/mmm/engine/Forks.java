@@ -1,0 +1,67 @@
+package dev.mmm.engine;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The own entries recovery set aside (FORK rows), by run: each recovering apply that finds a fork
+ * sets aside one run, every own entry from that seq to the clock, and the peers' entries (or
+ * fillers) then take those seqs. So one seq may have a fork in several runs, and an own link
+ * names whatever this store held at that seq when the linking entry was written. That is the fork
+ * of the first run, from the linking fork's own on, that set the seq aside, or, if none did, the
+ * entry held there now. Read apart from their runs, a filler a later run set aside and the
+ * user's write an earlier run set aside at its seq were one version, and a tombstone linking the
+ * filler was taken for one that superseded the user's write (an adversarial review, 2026-12-07).
+ */
+final class Forks {
+  /** An entry set aside by recovery run {@code run} (0 for rows set aside before runs were kept). */
+  record Fork(int run, Row row) {}
+
+  private final List<Fork> inSeqOrder;
+  private final TreeMap<Integer, Long> runFrom = new TreeMap<>();
+  private final Map<Integer, Map<Long, Fork>> byRun = new HashMap<>();
+
+  /**
+   * @param rows the FORK rows in index order
+   * @param runStarts the index of each run's first FORK row, ascending; rows before the first
+   *     were set aside by builds that kept no runs, and count as one run
+   */
+  Forks(List<Row> rows, List<Long> runStarts) {
+    List<Fork> forks = new ArrayList<>(rows.size());
+    int run = 0;
+    for (int i = 0; i < rows.size(); i++) {
+      while (run < runStarts.size() && runStarts.get(run) <= i) {
+        run++;
+      }
+      Fork f = new Fork(run, rows.get(i));
+      forks.add(f);
+      runFrom.merge(run, f.row().seq(), Math::min);
+      byRun.computeIfAbsent(run, r -> new HashMap<>()).put(f.row().seq(), f);
+    }
+    // In seq order, as they were written; forks of one seq stay in the order of their runs.
+    forks.sort(Comparator.comparingLong(f -> f.row().seq()));
+    this.inSeqOrder = List.copyOf(forks);
+  }
+
+  List<Fork> inSeqOrder() {
+    return inSeqOrder;
+  }
+
+  /**
+   * The fork that {@code f}'s link to its own peer's {@code seq} names, or null when it names the
+   * entry held at {@code seq} now.
+   */
+  @Nullable Fork linkedBy(Fork f, long seq) {
+    for (Map.Entry<Integer, Long> run : runFrom.tailMap(f.run(), true).entrySet()) {
+      if (run.getValue() <= seq) {
+        return byRun.get(run.getKey()).get(seq);
+      }
+    }
+    return null;
+  }
+}
