@@ -46,7 +46,7 @@ import org.slf4j.LoggerFactory;
  *   TCP connect + authenticate + re-sync of replicas converged on 100,000 entries,
  *       no secret / secret / TLS with a secret, median of 20                         reported
  *   LAYOUTS  (only when named) P1-rows, P4-rows and P3 for two layouts the store does not
- *       use, written and read raw: see Layouts
+ *       use, written and read raw, and P2's pair for them and the store's: see Layouts
  * </pre>
  *
  * <p>P4 and P5 each build 1,000,000-entry stores through the engine before timing anything: P4

@@ -29,7 +29,8 @@ import org.iq80.leveldb.WriteOptions;
  *       heads row and then each head's log row.
  * </ul>
  *
- * <p>P1's pair in P1's window (a {@code WriteBatch} per 64 puts), P4's pair the catch-up's rows
+ * <p>P1's pair in P1's window (a {@code WriteBatch} per 64 puts), P2's the same batches synced
+ * (the store's rows too, in the same rounds), P4's pair the catch-up's rows
  * (with a peer id as long as P4's source's), {@code n} entries in batches of one frame, timed in
  * this JVM (not in P4's child); P3's pair random gets of compacted stores. The split layout's two
  * LevelDBs each have the store's memtable and cache: twice the memory of the others.
@@ -75,16 +76,50 @@ final class Layouts {
                 .writeAll(config.keys(), CatchUpMain.ROWS_BATCH)));
         catchUp.add(report(progress, "P4" + suffix + "-rows", r, new Round(rowsLoad, rawLoad)));
       }
-      String what = layout == Layout.SPLIT
-          ? "2 rows raw, log rows in a LevelDB of their own (2x memtable and cache)"
-          : "rows raw, the heads row without the value";
+      String what = describe(layout);
       outcomes.add(Outcome.throughput("P1" + suffix, what + ", " + config.inFlight()
           + " a batch / WriteBatch(1000)", puts, 0.50));
       outcomes.add(Outcome.throughput("P4" + suffix + "-rows", what + ", "
           + CatchUpMain.ROWS_BATCH + " a batch, this JVM / WriteBatch(1000)", catchUp, 0.33));
     }
+    outcomes.addAll(durablePuts(config, dirs, w, progress));
     outcomes.addAll(gets(config, dirs, w, progress));
     return outcomes;
+  }
+
+  /**
+   * P2's pair for every layout, the store's too: its rows, a synced batch per 64 puts (for the
+   * split layout only its log's batch is synced), against raw fsync'd single puts in the same
+   * round. A synced write costs about its bytes, so this is where a second copy of the value shows.
+   */
+  private static List<Outcome> durablePuts(BenchConfig config, ScratchDirs dirs, Workload w,
+      PrintStream progress) {
+    List<Outcome> outcomes = new ArrayList<>();
+    WriteOptions synced = new WriteOptions().sync(true);
+    for (Layout layout : Layout.values()) {
+      String name = "P2-" + layout.name().toLowerCase(Locale.ROOT);
+      List<Round> rounds = new ArrayList<>();
+      for (int r = 1; r <= config.rounds(); r++) {
+        Rate rows = inFreshDbs(dirs, (db, logDb) -> {
+          Writer writer = new Writer(layout, db, logDb, w, BENCH_PEER, new AtomicLong());
+          return Rate.of(config.window(), () -> writer.write(config.inFlight(), synced));
+        });
+        Rate raw = inFreshDbs(dirs, (db, unused) -> RawLevelDb.syncedPuts(db, w,
+            new AtomicLong(), config.window()));
+        rounds.add(report(progress, name, r, new Round(rows, raw)));
+      }
+      outcomes.add(Outcome.throughput(name, describe(layout) + ", " + config.inFlight()
+          + " a synced batch / fsync'd put", rounds, 10));
+    }
+    return outcomes;
+  }
+
+  private static String describe(Layout layout) {
+    return switch (layout) {
+      case STORE -> "the store's 2 rows raw";
+      case SPLIT -> "2 rows raw, log rows in a LevelDB of their own (2x memtable and cache)";
+      case SLIM -> "rows raw, the heads row without the value";
+    };
   }
 
   /**
@@ -187,7 +222,11 @@ final class Layouts {
 
     /** Writes the next {@code count} puts' rows, as one batch (one in each LevelDB if split). */
     int write(int count) {
-      RawLevelDb.writeRows(layout, db, logDb, w, peer, next.getAndAdd(count), count, async);
+      return write(count, async);
+    }
+
+    int write(int count, WriteOptions options) {
+      RawLevelDb.writeRows(layout, db, logDb, w, peer, next.getAndAdd(count), count, options);
       return count;
     }
   }

@@ -129,8 +129,8 @@ final class RawLevelDb {
   /**
    * The rows of {@code peer}'s entries {@code first + 1 .. first + count}, entry {@code i + 1}
    * putting key {@code i}, laid out as {@code layout}: one {@code WriteBatch}, or for the split
-   * layout one in {@code logDb} (the log, written first: it is what the heads would be rebuilt
-   * from) and one in {@code db}.
+   * layout one in {@code logDb} (the log, written first with {@code options}: it is what the
+   * heads would be rebuilt from) and one in {@code db}, never synced.
    */
   static void writeRows(Layouts.Layout layout, DB db, DB logDb, Workload w, byte[] peer,
       long first, int count, WriteOptions options) {
@@ -160,8 +160,11 @@ final class RawLevelDb {
       }
       if (split) {
         logDb.write(ownLog, options);
+        // Durable only where it must be: the heads would be rebuilt from the synced log.
+        db.write(heads, new WriteOptions().sync(false));
+      } else {
+        db.write(heads, options);
       }
-      db.write(heads, options);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

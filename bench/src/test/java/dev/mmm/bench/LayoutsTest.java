@@ -97,7 +97,8 @@ class LayoutsTest {
       }
     }
     assertThat(outcomes).extracting(Outcome::name).containsExactly(
-        "P1-split", "P4-split-rows", "P1-slim", "P4-slim-rows", "P3-rows", "P3-slim");
+        "P1-split", "P4-split-rows", "P1-slim", "P4-slim-rows", "P2-store", "P2-split", "P2-slim",
+        "P3-rows", "P3-slim");
     for (Outcome o : outcomes) {
       assertThat(o.engine()).as(o.name()).isPositive();
       assertThat(o.raw()).as(o.name()).isPositive();
