@@ -771,9 +771,6 @@ final class Batch {
    */
   List<Row> finishRecovery() {
     mutations++;
-    if (forksCleared) {
-      return List.of(); // a finish earlier in this batch wrote them again
-    }
     List<Row> again = new ArrayList<>();
     List<Row> aside = new ArrayList<>(store.forks());
     aside.addAll(setAside);
@@ -805,8 +802,8 @@ final class Batch {
    * The set-aside tombstones that supersede no value: fillers (see {@link #nextOwnSeq}), and
    * deletes that found nothing or only own tombstones. They are not written again: a rewrite is a
    * new delete, which supersedes the writer's own heads of its key, values it never superseded.
-   * Their links are own tombstones: held below the set-aside seqs, or set aside and dropped too
-   * (each link read as what it named when it was made, see {@link Forks}).
+   * Their links are own tombstones, held below the set-aside seqs or set aside (each link read as
+   * what it named when it was made, see {@link Forks}).
    */
   private Set<Forks.Fork> supersedingNoValue(Forks forks) {
     String self = store.id();
@@ -816,8 +813,12 @@ final class Batch {
         if (!l.peer().equals(self)) {
           return false;
         }
-        Forks.Fork named = forks.linkedBy(fork, l.seq());
-        return named != null ? dropped.contains(named) : isOwnTombstone(l.seq());
+        // A tombstone it linked, held or set aside: what that one superseded it did not. (Asking
+        // that the set-aside one be dropped too kept a filler linking the user's delete of "",
+        // which, written again after the rewrite of a later put of "", superseded it.)
+        List<Forks.Fork> named = forks.linkedBy(fork, l.seq());
+        return named.isEmpty() ? isOwnTombstone(l.seq())
+            : named.stream().allMatch(n -> n.row().deleted());
       });
       if (drop) {
         dropped.add(fork);
@@ -835,7 +836,7 @@ final class Batch {
   private List<Version> keptLinks(Forks forks, Forks.Fork fork) {
     String self = store.id();
     return fork.row().links().stream().filter(l -> !l.peer().equals(self)
-        || (forks.linkedBy(fork, l.seq()) == null && l.seq() <= clock(self))).toList();
+        || (forks.linkedBy(fork, l.seq()).isEmpty() && l.seq() <= clock(self))).toList();
   }
 
   /**

@@ -6,7 +6,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import org.jspecify.annotations.Nullable;
 
 /**
  * The own entries recovery set aside (FORK rows), by run: each recovering apply that finds a fork
@@ -24,7 +23,7 @@ final class Forks {
 
   private final List<Fork> inSeqOrder;
   private final TreeMap<Integer, Long> runFrom = new TreeMap<>();
-  private final Map<Integer, Map<Long, Fork>> byRun = new HashMap<>();
+  private final Map<Integer, Map<Long, List<Fork>>> byRun = new HashMap<>();
 
   /**
    * @param rows the FORK rows in index order
@@ -41,7 +40,8 @@ final class Forks {
       Fork f = new Fork(run, rows.get(i));
       forks.add(f);
       runFrom.merge(run, f.row().seq(), Math::min);
-      byRun.computeIfAbsent(run, r -> new HashMap<>()).put(f.row().seq(), f);
+      byRun.computeIfAbsent(run, r -> new HashMap<>())
+          .computeIfAbsent(f.row().seq(), s -> new ArrayList<>()).add(f);
     }
     // In seq order, as they were written; forks of one seq stay in the order of their runs.
     forks.sort(Comparator.comparingLong(f -> f.row().seq()));
@@ -53,15 +53,16 @@ final class Forks {
   }
 
   /**
-   * The fork that {@code f}'s link to its own peer's {@code seq} names, or null when it names the
-   * entry held at {@code seq} now.
+   * The fork that {@code f}'s link to its own peer's {@code seq} names, none when it names the
+   * entry held at {@code seq} now. Run 0 may hold several forks of one seq (its runs were not
+   * kept): the link may name any of them.
    */
-  @Nullable Fork linkedBy(Fork f, long seq) {
+  List<Fork> linkedBy(Fork f, long seq) {
     for (Map.Entry<Integer, Long> run : runFrom.tailMap(f.run(), true).entrySet()) {
       if (run.getValue() <= seq) {
-        return byRun.get(run.getKey()).get(seq);
+        return byRun.get(run.getKey()).getOrDefault(seq, List.of());
       }
     }
-    return null;
+    return List.of();
   }
 }

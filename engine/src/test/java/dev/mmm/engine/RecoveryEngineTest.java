@@ -645,6 +645,96 @@ class RecoveryEngineTest {
     assertFinishedBehindFillers(r);
   }
 
+  /**
+   * (Review.) A second recovering session (from B) marks the store and applies while A's finish
+   * takes several batches of fillers: its requests queue behind the finish and land in the
+   * batch that completes it. B's apply sets aside A's fillers and rewrites R@2..R@24 as a new run.
+   * Its FORK rows must be written again by B's finish and then be gone.
+   */
+  @Test
+  void aRunSetAsideInTheBatchOfAFinishIsWrittenAgainOnceAndThenGone() {
+    Path dir = dbs.newDir();
+    Database<String> r = forksBehindLinkedSeqs(dir, new AtomicInteger(), new AtomicInteger(-1));
+    var finish = Replica.of(r).finishRecovery();
+    var mark = Replica.of(r).requireRecovery("recovering its own log from B");
+    var late = Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "t", b("theirs"), List.of(), false),
+        new LogEntry<>("R", 2, "t2", b("genuine2"), List.of(), false))), new Replica.Chain());
+    assertThat(await(finish)).hasSize(2);
+    await(mark);
+    await(late);
+    await(Replica.of(r).finishRecovery()); // B's finish
+    assertThat(r.recoveryRequired()).isEmpty();
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("fork1");
+    assertThat(await(r.get("t2"))).extracting(Doc::value).containsExactly("genuine2");
+    List<LogEntry<String>> junk = log(r).stream()
+        .filter(e -> e.peer().equals("R") && e.deleted() && e.seq() > 24).toList();
+
+    // The user deletes k; reopened, a later recovery sets nothing aside: it must write nothing.
+    await(r.delete("k"));
+    dbs.close(r);
+    Database<String> again = dbs.open(dir, R.withMaxLinks(4));
+    await(Replica.of(again).requireRecovery("a later recovery"));
+    assertThat(await(Replica.of(again).finishRecovery())).as("stale FORK rows written again")
+        .isEmpty();
+    assertThat(await(again.get("k"))).as("the user's delete of k stands").isEmpty();
+    assertThat(junk).as("no filler written again as a delete").isEmpty();
+  }
+
+  /**
+   * (Review.) FORK rows of a build that kept no runs, from two runs: the first set aside R@1'
+   * (put k) and R@2' (the user's delete of k, linking R@1'); A's R@1, a delete that found nothing,
+   * took seq 1 and a second run (from B) set it aside. Read as one run, R@2''s link to seq 1 named
+   * A's R@1, a tombstone dropped, so the user's delete was dropped and k came back.
+   */
+  @Test
+  void legacyForkRowsOfTwoRunsAtOneSeqKeepTheUsersDelete() throws Exception {
+    Path dir = dbs.newDir();
+    Database<String> r = dbs.open(dir, R);
+    await(r.put("k", "v"));                                              // R@1'
+    await(r.delete("k"));                                                // R@2', links R@1'
+    await(Replica.of(r).requireRecovery("a peer holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(                 // from A
+        new LogEntry<>("R", 1, "z", null, List.of(), true))), new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(                 // from B
+        new LogEntry<>("R", 1, "t", b("theirs"), List.of(), false))), new Replica.Chain()));
+    dbs.close(r);
+    // As a build before forkRuns left it: the same FORK rows, no META forkRuns row.
+    try (org.iq80.leveldb.DB raw = org.fusesource.leveldbjni.JniDBFactory.factory.open(
+        dir.toFile(), Store.options())) {
+      assertThat(raw.get(Store.forkRunsRow())).isNotNull();
+      raw.delete(Store.forkRunsRow());
+    }
+    Database<String> again = dbs.open(dir, R);
+    await(Replica.of(again).finishRecovery());
+    assertThat(await(again.get("k"))).as("the user's delete of k").isEmpty();
+  }
+
+  /**
+   * (Review.) One recovery. R deletes "" (superseding C's value), then puts "" and "a" while C
+   * links R@2 and R@4, so fillers R@2' and R@4' precede them. R@2' links R@1', a tombstone that is
+   * written again (it superseded C@1), so R@2' was not dropped; nor R@4', linking R@2'. Written
+   * again as a delete after the rewrite of "f1", R@4' superseded it.
+   */
+  @Test
+  void aFillerLinkingAKeptOwnDeleteIsNotWrittenAgainAsADeleteOfALaterValue() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(TestDatabases.apply(r, List.of(new LogEntry<>("C", 1, "", b("c1"), List.of(), false))));
+    await(r.delete("", List.of(new Doc<>("", "C", 1, "c1"))));                 // R@1'
+    await(TestDatabases.apply(r, List.of(
+        new LogEntry<>("C", 2, "x", b("x"), List.of(new Version("R", 2)), false),
+        new LogEntry<>("C", 3, "y", b("y"), List.of(new Version("R", 4)), false))));
+    assertThat(await(r.put("", "f1")).version()).isEqualTo(new Version("R", 3)); // filler R@2'
+    assertThat(await(r.put("a", "f2")).version()).isEqualTo(new Version("R", 5)); // filler R@4'
+    await(Replica.of(r).requireRecovery("a peer holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "t", b("theirs"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get(""))).as("the user's last write of \"\"").extracting(Doc::value)
+        .containsExactly("f1");
+    assertThat(await(r.get("a"))).extracting(Doc::value).containsExactly("f2");
+  }
+
   /** Two finishes asked for at once write the forks again once. */
   @Test
   void twoFinishesWriteTheForksAgainOnce() {

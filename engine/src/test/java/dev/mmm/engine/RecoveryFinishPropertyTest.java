@@ -6,11 +6,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.TreeSet;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicInteger;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
@@ -22,12 +24,12 @@ import org.apache.pekko.stream.javadsl.Sink;
 /**
  * A store that lost its history wrote on (puts, merges of other peers' versions, deletes, keys
  * including the fillers' ""), a remote linked a random set of its next seqs, and it recovers from
- * a peer holding part of its genuine history; the finish may take several batches of fillers,
- * and may fail midway, after which the store is reopened and recovers again from a peer holding
- * one more genuine entry. Whatever the history: the recovery ends; the last value written under
- * each key since the loss is a head; a genuine value is a head unless something of its key
- * supersedes it; and a replica taking the store's log agrees with it on every key. (Built from an
- * adversarial review's harness, 2026-12-07, which found a fork deleted this way.)
+ * peers holding its genuine history; a finish may take several batches of fillers, fail midway,
+ * or have a second recovery's requests queued behind it, and the store may be reopened in
+ * between. Whatever the history: the recovery ends; the last value written under each key since
+ * the loss is a head; no entry links itself or more than maxLinks versions; a replica taking the
+ * store's log agrees with it on every key; and nothing is left set aside. (Built from two
+ * adversarial reviews' harnesses, 2026-12-07, which found forks and later writes deleted.)
  */
 class RecoveryFinishPropertyTest {
   static final ActorTestKit kit = ActorTestKit.create();
@@ -38,37 +40,121 @@ class RecoveryFinishPropertyTest {
     kit.shutdownTestKit();
   }
 
-  private static byte[] b(String s) {
-    return s.getBytes(StandardCharsets.UTF_8);
-  }
-
-  private static List<Replica.Stored> stored(List<LogEntry<byte[]>> entries) {
-    return entries.stream().map(e -> new Replica.Stored(e, 0)).toList();
-  }
-
-  @Property(tries = 200)
+  /** Recovers from one peer; an interrupted finish is followed by one from a peer with more. */
+  @Property(tries = 150)
   void aRecoveryLosesNoWriteAndAgreesWithAReplica(@ForAll long seed,
       @ForAll @IntRange(min = 2, max = 4) int maxLinks, @ForAll boolean interrupted) {
-    Random rnd = new Random(seed);
-    AtomicInteger commits = new AtomicInteger();
-    AtomicInteger failing = new AtomicInteger(-1);
-    DatabaseOptions<String> options = DatabaseOptions.of(Codec.utf8()).withId("R")
-        .withMaxLinks(maxLinks);
-    try (TestDatabases dbs = new TestDatabases(kit.system())) {
-      Path dir = dbs.newDir();
-      Database<String> r = dbs.open(dir, options.withWriteFault(() ->
+    try (Recovering t = new Recovering(seed, maxLinks)) {
+      Map<String, Long> lastGenuine = new HashMap<>();
+      List<LogEntry<byte[]>> genuine = new ArrayList<>();
+      for (int s = 1, n = 1 + t.rnd.nextInt((int) t.held); s <= n; s++) {
+        genuine.add(entry(s, "genuine", t.rnd.nextInt(2) == 0 ? KEYS[t.rnd.nextInt(KEYS.length)]
+            : "t" + s, t.rnd.nextInt(3) == 0, lastGenuine));
+      }
+      t.recoverFrom(genuine);
+      if (interrupted) {
+        t.failSecondCommit();
+      }
+      CompletionStage<List<Version>> finish = t.finish();
+      if (!interrupted) {
+        await(finish);
+      } else if (!t.finished(finish)) {
+        t.reopen();
+        genuine.add(entry(genuine.size() + 1, "genuine", "", false, lastGenuine));
+        t.applyRecovering(genuine);
+        await(t.finish());
+      }
+      t.assertRecovered(genuine);
+      for (var e : lastGenuine.entrySet()) {
+        LogEntry<byte[]> g = genuine.get((int) (long) e.getValue() - 1);
+        boolean superseded = t.last.containsKey(e.getKey()) || t.linking.stream().anyMatch(c ->
+            c.key().equals(e.getKey()) && c.links().contains(g.version()));
+        if (!g.deleted() && !superseded) {
+          assertThat(await(t.r.get(e.getKey()))).as("the genuine '%s'", e.getKey())
+              .contains(new Doc<>(g.key(), "R", g.seq(), new String(g.value(),
+                  StandardCharsets.UTF_8)));
+        }
+      }
+    }
+  }
+
+  /**
+   * Recovers from A, then from B, which shares a prefix of A's history and then differs: B's
+   * session may begin while A's finish is still under way, its requests queued behind it.
+   */
+  @Property(tries = 150)
+  void recoveriesFromTwoPeersLoseNoWriteAndAgreeWithAReplica(@ForAll long seed,
+      @ForAll @IntRange(min = 2, max = 4) int maxLinks, @ForAll boolean interrupted,
+      @ForAll boolean reopenBetween, @ForAll boolean bBehindFinish) {
+    try (Recovering t = new Recovering(seed, maxLinks)) {
+      Random rnd = t.rnd;
+      List<LogEntry<byte[]>> a = new ArrayList<>();
+      Map<String, Long> lastA = new HashMap<>();
+      int n = 1 + rnd.nextInt((int) t.held);
+      for (int s = 1; s <= n; s++) {
+        a.add(entry(s, "A", "a" + rnd.nextInt(3), rnd.nextInt(4) == 0, lastA));
+      }
+      int shared = rnd.nextInt(n); // B differs from A after it
+      List<LogEntry<byte[]>> b = new ArrayList<>(a.subList(0, shared));
+      Map<String, Long> lastB = new HashMap<>();
+      b.forEach(e -> lastB.put(e.key(), e.seq()));
+      for (int s = shared + 1, m = shared + 1 + rnd.nextInt(4); s <= m; s++) {
+        b.add(entry(s, "B", "b" + rnd.nextInt(3), rnd.nextInt(4) == 0, lastB));
+      }
+      t.recoverFrom(a);
+      if (interrupted) {
+        t.failSecondCommit();
+      }
+      CompletionStage<List<Version>> finish = t.finish();
+      CompletionStage<?> mark = bBehindFinish
+          ? Replica.of(t.r).requireRecovery("recovering from B") : finish;
+      CompletionStage<?> late = bBehindFinish
+          ? Replica.of(t.r).applyRecovering(stored(b), new Replica.Chain()) : finish;
+      boolean done = t.finished(finish);
+      if (!interrupted) {
+        assertThat(done).as("the finish, with no commit failing").isTrue();
+      }
+      t.finished(mark); // fails after a failed commit, as every write until a reopen
+      t.finished(late); // and B's apply is refused if A's finish came first
+      if (reopenBetween || interrupted) {
+        t.reopen();
+      }
+      t.recoverFrom(b);
+      await(t.finish());
+      List<LogEntry<byte[]>> both = new ArrayList<>(a);
+      both.addAll(b);
+      t.assertRecovered(both);
+    }
+  }
+
+  /** One trial's store: R, its writes since the loss, and the remote's links to its next seqs. */
+  private static final class Recovering implements AutoCloseable {
+    final Random rnd;
+    final int maxLinks;
+    final TestDatabases dbs = new TestDatabases(kit.system());
+    final Path dir = dbs.newDir();
+    final DatabaseOptions<String> options;
+    final AtomicInteger commits = new AtomicInteger();
+    final AtomicInteger failing = new AtomicInteger(-1);
+    /** The last value of each key written since the loss (null: deleted). */
+    final Map<String, String> last = new HashMap<>();
+    final List<LogEntry<byte[]>> linking = new ArrayList<>();
+    final long held;
+    Database<String> r;
+
+    Recovering(long seed, int maxLinks) {
+      this.rnd = new Random(seed);
+      this.maxLinks = maxLinks;
+      this.options = DatabaseOptions.of(Codec.utf8()).withId("R").withMaxLinks(maxLinks);
+      r = dbs.open(dir, options.withWriteFault(() ->
           commits.getAndIncrement() == failing.get() ? WriteFault.Outcome.FAIL_BEFORE
               : WriteFault.Outcome.WRITE));
       List<LogEntry<byte[]>> others = new ArrayList<>();
       for (int i = 1; i <= 3; i++) {
-        others.add(new LogEntry<>("C", i, KEYS[i - 1], b("c" + i), List.of(), false));
+        others.add(new LogEntry<>("C", i, KEYS[i - 1], bytes("c" + i), List.of(), false));
       }
       await(TestDatabases.apply(r, others));
-
-      // Written since the loss: the forks. The last value of each key must survive.
-      Map<String, String> last = new HashMap<>();
-      int writes = 1 + rnd.nextInt(6);
-      for (int i = 0; i < writes; i++) {
+      for (int i = 0, writes = 1 + rnd.nextInt(6); i < writes; i++) {
         String key = KEYS[rnd.nextInt(KEYS.length)];
         List<Doc<String>> docs = new ArrayList<>();
         for (int c = 1; c <= 3; c++) {
@@ -76,29 +162,21 @@ class RecoveryFinishPropertyTest {
             docs.add(new Doc<>(KEYS[c - 1], "C", c, "c" + c));
           }
         }
-        String v = "f" + i;
-        boolean delete = rnd.nextInt(3) == 0;
         if (docs.size() + 1 > maxLinks) {
           docs.clear();
         }
-        if (delete) {
-          await(r.delete(key, docs));
-        } else {
-          await(r.merge(key, docs, v));
-        }
-        last.put(key, delete ? null : v);
+        boolean delete = rnd.nextInt(3) == 0;
+        await(delete ? r.delete(key, docs) : r.merge(key, docs, "f" + i));
+        last.put(key, delete ? null : "f" + i);
       }
-
-      // A remote links some of R's next seqs, from entries of its own keys and of R's.
-      long held = await(r.clock()).get("R");
+      held = await(r.clock()).get("R");
       List<Long> targets = new ArrayList<>();
       double density = rnd.nextDouble();
-      for (long s = held + 1; s <= held + 1 + rnd.nextInt(40); s++) {
+      for (long s = held + 1, end = held + 1 + rnd.nextInt(40); s <= end; s++) {
         if (rnd.nextDouble() < density) {
           targets.add(s);
         }
       }
-      List<LogEntry<byte[]>> linking = new ArrayList<>();
       for (int i = 0, seq = 4; i < targets.size(); seq++) {
         List<Version> links = new ArrayList<>();
         for (int j = 1 + rnd.nextInt(maxLinks); j > 0 && i < targets.size(); j--) {
@@ -106,75 +184,94 @@ class RecoveryFinishPropertyTest {
         }
         String key = rnd.nextInt(3) == 0 ? KEYS[rnd.nextInt(KEYS.length)] : "c" + seq;
         boolean deleted = rnd.nextBoolean();
-        linking.add(new LogEntry<>("C", seq, key, deleted ? null : b("x"), links, deleted));
+        linking.add(new LogEntry<>("C", seq, key, deleted ? null : bytes("x"), links, deleted));
       }
       if (!linking.isEmpty()) {
         await(TestDatabases.apply(r, linking));
       }
+    }
 
-      // The genuine history a peer holds: R@1..R@n, other content than the forks.
-      List<LogEntry<byte[]>> genuine = new ArrayList<>();
-      Map<String, Long> lastGenuine = new HashMap<>();
-      for (int s = 1, n = 1 + rnd.nextInt((int) held); s <= n; s++) {
-        genuine.add(genuineEntry(s, rnd.nextInt(2) == 0 ? KEYS[rnd.nextInt(KEYS.length)]
-            : "t" + s, rnd.nextInt(3) == 0, lastGenuine));
-      }
+    void recoverFrom(List<LogEntry<byte[]>> history) {
       await(Replica.of(r).requireRecovery("a peer holds R's genuine history"));
-      await(Replica.of(r).applyRecovering(stored(genuine), new Replica.Chain()));
-      if (interrupted) {
-        failing.set(commits.get() + 1);
-        Database<String> failed = r;
-        try {
-          await(Replica.of(failed).finishRecovery());
-        } catch (StoreException e) {
-          // the finish took a second batch, which failed: reopen, recover from a peer with more
-          dbs.close(failed);
-          r = dbs.open(dir, options);
-          genuine.add(genuineEntry(genuine.size() + 1, "", false, lastGenuine));
-          await(Replica.of(r).applyRecovering(stored(genuine), new Replica.Chain()));
-          await(Replica.of(r).finishRecovery());
-        }
-      } else {
-        await(Replica.of(r).finishRecovery());
+      applyRecovering(history);
+    }
+
+    void applyRecovering(List<LogEntry<byte[]>> history) {
+      await(Replica.of(r).applyRecovering(stored(history), new Replica.Chain()));
+    }
+
+    CompletionStage<List<Version>> finish() {
+      return Replica.of(r).finishRecovery();
+    }
+
+    /** The finish's second commit, if it takes one, fails. */
+    void failSecondCommit() {
+      failing.set(commits.get() + 1);
+    }
+
+    /** Waits for {@code stage}: whether it succeeded (a failed commit or a refusal is allowed). */
+    boolean finished(CompletionStage<?> stage) {
+      try {
+        await(stage);
+        return true;
+      } catch (RuntimeException failedOrRefused) {
+        return false;
       }
+    }
+
+    void reopen() {
+      dbs.close(r);
+      r = dbs.open(dir, options);
+    }
+
+    void assertRecovered(Collection<LogEntry<byte[]>> histories) {
       assertThat(r.recoveryRequired()).isEmpty();
-
-      for (var e : last.entrySet()) {
-        if (e.getValue() != null) {
-          assertThat(await(r.get(e.getKey()))).extracting(Doc::value)
-              .as("the last write of '%s' since the loss", e.getKey()).contains(e.getValue());
+      last.forEach((key, value) -> {
+        if (value != null) {
+          assertThat(await(r.get(key))).extracting(Doc::value)
+              .as("the last write of '%s' since the loss", key).contains(value);
         }
-      }
-      for (var e : lastGenuine.entrySet()) {
-        LogEntry<byte[]> g = genuine.get((int) (long) e.getValue() - 1);
-        boolean superseded = last.containsKey(e.getKey()) || linking.stream().anyMatch(c ->
-            c.key().equals(e.getKey()) && c.links().contains(g.version()));
-        if (!g.deleted() && !superseded) {
-          assertThat(await(r.get(e.getKey()))).as("the genuine '%s'", e.getKey())
-              .contains(new Doc<>(g.key(), "R", g.seq(), new String(g.value(),
-                  StandardCharsets.UTF_8)));
-        }
-      }
-
+      });
+      List<Replica.Stored> log = await(Replica.of(r).log(LogOptions.all())
+          .runWith(Sink.seq(), kit.system()));
+      assertThat(log).extracting(Replica.Stored::entry).allSatisfy(e -> {
+        assertThat(e.links()).hasSizeLessThanOrEqualTo(maxLinks);
+        assertThat(e.links()).noneMatch(l -> l.peer().equals(e.peer()) && l.seq() >= e.seq());
+      });
       Database<String> q = dbs.open(dbs.newDir(), DatabaseOptions.of(Codec.utf8()).withId("Q")
           .withMaxLinks(maxLinks));
-      await(Replica.of(q).apply(await(Replica.of(r).log(LogOptions.all())
-          .runWith(Sink.seq(), kit.system())), new Replica.Chain()));
+      await(Replica.of(q).apply(log, new Replica.Chain()));
       TreeSet<String> keys = new TreeSet<>(List.of(KEYS));
       linking.forEach(e -> keys.add(e.key()));
-      genuine.forEach(e -> keys.add(e.key()));
+      histories.forEach(e -> keys.add(e.key()));
       for (String key : keys) {
         assertThat(await(q.get(key))).as("heads of '%s' on a replica", key)
             .isEqualTo(await(r.get(key)));
       }
+      reopen();
+      await(Replica.of(r).requireRecovery("a later recovery"));
+      assertThat(await(finish())).as("forks left set aside, written again").isEmpty();
+    }
+
+    @Override
+    public void close() {
+      dbs.close();
     }
   }
 
-  /** R@seq of the genuine history, superseding the genuine R's last entry of its key. */
-  private static LogEntry<byte[]> genuineEntry(int seq, String key, boolean deleted,
-      Map<String, Long> lastGenuine) {
-    Long before = lastGenuine.put(key, (long) seq);
-    return new LogEntry<>("R", seq, key, deleted ? null : b("genuine" + seq),
+  private static byte[] bytes(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static List<Replica.Stored> stored(List<LogEntry<byte[]>> entries) {
+    return entries.stream().map(e -> new Replica.Stored(e, 0)).toList();
+  }
+
+  /** R@seq of a peer's history of R ({@code who}), superseding its last entry of the key. */
+  private static LogEntry<byte[]> entry(int seq, String who, String key, boolean deleted,
+      Map<String, Long> lastOf) {
+    Long before = lastOf.put(key, (long) seq);
+    return new LogEntry<>("R", seq, key, deleted ? null : bytes(who + seq),
         before == null ? List.of() : List.of(new Version("R", before)), deleted);
   }
 }
