@@ -808,7 +808,7 @@ final class Batch {
   private Set<Forks.Fork> supersedingNoValue(Forks forks) {
     String self = store.id();
     Set<Forks.Fork> dropped = Collections.newSetFromMap(new IdentityHashMap<>());
-    for (Forks.Fork fork : forks.inSeqOrder()) { // links name earlier seqs only
+    for (Forks.Fork fork : forks.inSeqOrder()) {
       boolean drop = fork.row().deleted() && fork.row().links().stream().allMatch(l -> {
         if (!l.peer().equals(self)) {
           return false;
