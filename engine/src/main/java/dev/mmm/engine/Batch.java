@@ -779,7 +779,7 @@ final class Batch {
     // and each rewrite supersedes the own heads of its key, so an older value rewritten after a
     // newer one would win over it.
     Set<Forks.Fork> dropped = supersedingNoValue(forks);
-    List<Forks.Fork> todo = forks.inSeqOrder().stream().filter(f -> !dropped.contains(f)).toList();
+    List<Forks.Fork> todo = forks.inWriteOrder().stream().filter(f -> !dropped.contains(f)).toList();
     fillAheadOfRewrites(forks, todo);
     for (Forks.Fork fork : todo) {
       Row r = fork.row();
@@ -800,15 +800,16 @@ final class Batch {
 
   /**
    * The set-aside tombstones that supersede no value: fillers (see {@link #nextOwnSeq}), and
-   * deletes that found nothing or only own tombstones. They are not written again: a rewrite is a
-   * new delete, which supersedes the writer's own heads of its key, values it never superseded.
-   * Their links are own tombstones, held below the set-aside seqs or set aside (each link read as
-   * what it named when it was made, see {@link Forks}).
+   * deletes that found nothing of their key or only own tombstones. They are not written again: a
+   * rewrite is a new delete, which supersedes the writer's own heads of its key, values it never
+   * superseded. Their links are own tombstones or own entries of other keys (which a link
+   * supersedes nothing of), held below the set-aside seqs or set aside (each link read as what it
+   * named when it was made, see {@link Forks}).
    */
   private Set<Forks.Fork> supersedingNoValue(Forks forks) {
     String self = store.id();
     Set<Forks.Fork> dropped = Collections.newSetFromMap(new IdentityHashMap<>());
-    for (Forks.Fork fork : forks.inSeqOrder()) {
+    for (Forks.Fork fork : forks.inWriteOrder()) {
       boolean drop = fork.row().deleted() && fork.row().links().stream().allMatch(l -> {
         if (!l.peer().equals(self)) {
           return false;
@@ -817,8 +818,11 @@ final class Batch {
         // that the set-aside one be dropped too kept a filler linking the user's delete of "",
         // which, written again after the rewrite of a later put of "", superseded it.)
         List<Forks.Fork> named = forks.linkedBy(fork, l.seq());
-        return named.isEmpty() ? isOwnTombstone(l.seq())
-            : named.stream().allMatch(n -> n.row().deleted());
+        if (named.isEmpty()) {
+          Row held = l.seq() <= clock(self) ? ownRow(l.seq()) : null;
+          return held != null && noValueOf(held, fork.row().key());
+        }
+        return named.stream().allMatch(n -> noValueOf(n.row(), fork.row().key()));
       });
       if (drop) {
         dropped.add(fork);
@@ -881,9 +885,9 @@ final class Batch {
     return versions <= maxLinks ? 1 : 1 + (versions - maxLinks + maxLinks - 2) / (maxLinks - 1);
   }
 
-  private boolean isOwnTombstone(long seq) {
-    Row r = seq <= clock(store.id()) ? ownRow(seq) : null;
-    return r != null && r.deleted();
+  /** Whether a link of an entry of {@code key} to {@code r} supersedes no value of the key. */
+  private static boolean noValueOf(Row r, String key) {
+    return r.deleted() || !r.key().equals(key);
   }
 
   /**

@@ -21,7 +21,7 @@ final class Forks {
   /** An entry set aside by recovery run {@code run} (0 for rows set aside before runs were kept). */
   record Fork(int run, Row row) {}
 
-  private final List<Fork> inSeqOrder;
+  private final List<Fork> inWriteOrder;
   private final TreeMap<Integer, Long> runFrom = new TreeMap<>();
   private final Map<Integer, Map<Long, List<Fork>>> byRun = new HashMap<>();
 
@@ -43,13 +43,25 @@ final class Forks {
       byRun.computeIfAbsent(run, r -> new HashMap<>())
           .computeIfAbsent(f.row().seq(), s -> new ArrayList<>()).add(f);
     }
-    // In seq order, as they were written; forks of one seq stay in the order of their runs.
-    forks.sort(Comparator.comparingLong(f -> f.row().seq()));
-    this.inSeqOrder = List.copyOf(forks);
+    // As they were written: first what a peer's entries put at seqs an earlier run had set aside
+    // (the id's history from before the loss, taken during this recovery), then the store's own,
+    // each in seq order, forks of one seq in the order of their runs. Rewritten in seq order
+    // alone, a peer's older entry a later run set aside came after the user's write of its key
+    // at that seq and superseded it (a review, 2026-12-07).
+    Map<Integer, Long> earlierFrom = new HashMap<>();
+    long lowest = Long.MAX_VALUE;
+    for (Map.Entry<Integer, Long> r : runFrom.entrySet()) {
+      earlierFrom.put(r.getKey(), lowest);
+      lowest = Math.min(lowest, r.getValue());
+    }
+    forks.sort(Comparator.<Fork>comparingInt(f -> f.row().seq() >= earlierFrom.get(f.run()) ? 0 : 1)
+        .thenComparingLong(f -> f.row().seq()));
+    this.inWriteOrder = List.copyOf(forks);
   }
 
-  List<Fork> inSeqOrder() {
-    return inSeqOrder;
+  /** In the order they were written (see the constructor). */
+  List<Fork> inWriteOrder() {
+    return inWriteOrder;
   }
 
   /**

@@ -497,6 +497,65 @@ class RecoveryEngineTest {
     assertSameHeadsOnB(r, b, List.of("a", "y", "w"));
   }
 
+  /**
+   * (From a third adversarial review.) R wiped, then the user puts k = "mine" (R@1'). Recovery from A takes A's R@1 (k = "a1", the
+   * lost history) and sets "mine" aside (run 0); before the finish, a second run from B (another
+   * R@1) sets A's R@1 aside (run 1). Both forks are at seq 1, rewritten in run order: "mine"
+   * first, then the older "a1", which supersedes it. With A alone, "mine" stands.
+   */
+  @Test
+  void aSecondRunMakesAnOlderPeerEntrySupersedeTheUsersLastWrite() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "mine"));                                             // R@1'
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(                   // from A
+        new LogEntry<>("R", 1, "k", b("a1"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(                   // from B
+        new LogEntry<>("R", 1, "j", b("b1"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).extracting(Doc::value)
+        .as("the user's last write of k since the loss").contains("mine");
+  }
+
+  /** The same across seqs: A's R@2, R@3 (set aside by B's run) are rewritten after "mine2". */
+  @Test
+  void aSecondRunInterleavesOldHistoryAfterTheUsersWrites() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("x", "shared"));                                           // R@1, shared
+    await(r.put("k", "mine1"));                                            // R@2'
+    await(r.put("k", "mine2"));                                            // R@3'
+    LogEntry<byte[]> shared = await(Replica.of(r).log(LogOptions.all())
+        .runWith(Sink.seq(), dbs.system())).get(0).entry();
+    await(Replica.of(r).requireRecovery("A holds another R@2"));
+    await(Replica.of(r).applyRecovering(stored(List.of(shared,
+        new LogEntry<>("R", 2, "k", b("a2"), List.of(), false),
+        new LogEntry<>("R", 3, "k", b("a3"), List.of(new Version("R", 2)), false))),
+        new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(shared,
+        new LogEntry<>("R", 2, "z", b("b2"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).extracting(Doc::value)
+        .as("the user's last write of k since the loss").contains("mine2");
+  }
+
+  /**
+   * The user's delete of k names only a doc of another key (its own put of j): it supersedes no
+   * value of k, as a plain delete that found nothing, which is dropped. It is kept (its link names
+   * a value) and written again as a delete of k over the genuine R@1 of k.
+   */
+  @Test
+  void aDeleteWhoseOnlyDocIsOfAnotherKeyIsWrittenAgainOverTheGenuineValue() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    Doc<String> j = await(r.put("j", "v"));                                // R@1'
+    await(r.delete("k", List.of(j)));                                      // R@2', links R@1'
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "k", b("g"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("j"))).extracting(Doc::value).containsExactly("v");
+    assertThat(await(r.get("k"))).extracting(Doc::value).as("the genuine k").containsExactly("g");
+  }
+
   // ---- limits ----
 
   /**

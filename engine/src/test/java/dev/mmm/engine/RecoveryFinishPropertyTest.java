@@ -92,7 +92,7 @@ class RecoveryFinishPropertyTest {
       Map<String, Long> lastA = new HashMap<>();
       int n = 1 + rnd.nextInt((int) t.held);
       for (int s = 1; s <= n; s++) {
-        a.add(entry(s, "A", "a" + rnd.nextInt(3), rnd.nextInt(4) == 0, lastA));
+        a.add(entry(s, "A", KEYS[rnd.nextInt(KEYS.length)], rnd.nextInt(4) == 0, lastA));
       }
       int shared = rnd.nextInt(n); // B differs from A after it
       List<LogEntry<byte[]>> b = new ArrayList<>(a.subList(0, shared));
