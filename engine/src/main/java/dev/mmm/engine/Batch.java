@@ -202,8 +202,17 @@ final class Batch {
     }
     checkPeers(newPeers.size(), IllegalArgumentException::new);
     checkUnseen(unseen, IllegalArgumentException::new);
-    Row row = Row.of(
-        new LogEntry<>(self, nextOwnSeq(true), key, value, List.copyOf(links), value == null));
+    int fillersBefore = fillers;
+    long seq = nextOwnSeq(true);
+    if (fillers != fillersBefore && key.equals(FILLER_KEY)) {
+      // The fillers just staged are own heads of this key too: a peer never conflicts with itself.
+      LinkedHashSet<Version> now = new LinkedHashSet<>(heads(key).of(self));
+      now.addAll(docs);
+      if (now.size() <= limits.maxLinks()) { // else the filler stays a tombstone head, unread
+        links = now;
+      }
+    }
+    Row row = Row.of(new LogEntry<>(self, seq, key, value, List.copyOf(links), value == null));
     stage(row);
     peersLinked.addAll(newPeers);
     return row;

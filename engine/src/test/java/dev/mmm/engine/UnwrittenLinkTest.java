@@ -92,6 +92,20 @@ class UnwrittenLinkTest {
   }
 
   /**
+   * A write of the empty key that first gives linked seqs to fillers links them as well: they
+   * are its writer's own heads of that key, and a peer never conflicts with itself.
+   */
+  @Test
+  void aWriteOfTheEmptyKeyLinksTheFillersStagedBeforeIt() {
+    Database<String> a = dbs.utf8("A");
+    await(TestDatabases.apply(a, List.of(entry("B", 1, "j", "b1", own(1, 2)))));
+    assertThat(await(a.put("", "mine")).seq()).isEqualTo(3);
+    assertThat(log(a)).startsWith("A@1  deleted []", "A@2  deleted [A@1]", "A@3  mine [A@2]");
+    assertThat(await(a.put("", "next")).seq()).isEqualTo(4);
+    assertThat(log(a)).contains("A@4  next [A@3]");
+  }
+
+  /**
    * A remote chooses the linking entry's key: were fillers of it, one entry with a 16,000-byte
    * key and 1024 links would make the peer write 16 MB of tombstones into its own log.
    */
