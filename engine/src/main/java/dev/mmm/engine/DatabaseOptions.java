@@ -17,6 +17,9 @@ public final class DatabaseOptions<V> {
   /** The name of a database whose options do not give one. */
   public static final String DEFAULT_NAME = "default";
 
+  /** The most bytes of UTF-8 a peer id ({@link #withId}) or a name ({@link #withName}) may have. */
+  public static final int MAX_ID_BYTES = 1024;
+
   private final Codec<V> codec;
   private final String name;
   private final @Nullable String id;

@@ -11,7 +11,7 @@ record Limits(
     int maxKeyBytes, int maxValueBytes, int maxLinks, long maxUnseenLinks, int maxPeers) {
 
   /** Peer ids are bounded by a constant: they are repeated in every clock and link. */
-  static final int MAX_PEER_ID_BYTES = 1024;
+  static final int MAX_PEER_ID_BYTES = DatabaseOptions.MAX_ID_BYTES;
 
   /** Whether {@code s} takes more than {@code max} bytes of UTF-8, without encoding short ones. */
   static boolean tooLong(String s, int max) {

@@ -365,8 +365,8 @@ final class ClusterEndpoint {
             p != null && !p.remoteId().isEmpty(),
             p == null ? 0 : p.sent(),
             p == null ? 0 : p.received(),
-            lacking(local, remoteClock),
-            lacking(remoteClock, local),
+            Replicator.lacking(local, remoteClock),
+            Replicator.lacking(remoteClock, local),
             Optional.empty(),
             false,
             1,
@@ -430,14 +430,5 @@ final class ClusterEndpoint {
       onStop.run();
       return Behaviors.same();
     }
-  }
-
-  /** Entries {@code have} holds beyond {@code other}. */
-  private static long lacking(Map<String, Long> have, Map<String, Long> other) {
-    long n = 0;
-    for (Map.Entry<String, Long> e : have.entrySet()) {
-      n += Math.max(0, e.getValue() - other.getOrDefault(e.getKey(), 0L));
-    }
-    return n;
   }
 }

@@ -1,6 +1,7 @@
 package dev.mmm.replication;
 
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.mmm.engine.DatabaseOptions;
 import dev.mmm.replication.wire.Challenge;
 import dev.mmm.replication.wire.ErrorCode;
 import dev.mmm.replication.wire.Frame;
@@ -50,10 +51,11 @@ import org.jspecify.annotations.Nullable;
  */
 final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString, ByteString>> {
   /**
-   * The frame limit until the remote has authenticated: larger than any challenge or proof, so an
-   * unauthenticated remote can make this side hold no more than this.
+   * The frame limit until the remote has authenticated: larger than any challenge (a nonce and a
+   * peer id of up to {@link DatabaseOptions#MAX_ID_BYTES}) or proof, so an unauthenticated remote
+   * can make this side hold no more than this.
    */
-  static final int MAX_AUTH_FRAME = 1024;
+  static final int MAX_AUTH_FRAME = DatabaseOptions.MAX_ID_BYTES + 1024;
 
   /** The (truncated HMAC-SHA256) MAC after every frame once the proofs checked. */
   static final int MAC_BYTES = 16;
@@ -292,7 +294,7 @@ final class Gate extends GraphStage<BidiShape<ByteString, ByteString, ByteString
         if (server) {
           clientId = c.getPeerId();
           if (clientId.isEmpty()
-              || clientId.getBytes(StandardCharsets.UTF_8).length > 256) {
+              || clientId.getBytes(StandardCharsets.UTF_8).length > DatabaseOptions.MAX_ID_BYTES) {
             refuse(ErrorCode.AUTH_FAILED, "a challenge without a valid peer id");
             return;
           }

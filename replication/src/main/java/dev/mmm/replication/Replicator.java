@@ -301,11 +301,15 @@ public final class Replicator {
     }
   }
 
-  /** Entries {@code have} holds beyond {@code other}. */
-  private static long lacking(Map<String, Long> have, Map<String, Long> other) {
+  /**
+   * Entries {@code have} holds beyond {@code other}, at most {@code Long.MAX_VALUE}: a remote's
+   * clock may claim any seq, and an overflowing sum would report a lag smaller than the real one.
+   */
+  static long lacking(Map<String, Long> have, Map<String, Long> other) {
     long n = 0;
     for (Map.Entry<String, Long> e : have.entrySet()) {
-      n += Math.max(0, e.getValue() - other.getOrDefault(e.getKey(), 0L));
+      long d = Math.max(0, e.getValue() - other.getOrDefault(e.getKey(), 0L));
+      n = d > Long.MAX_VALUE - n ? Long.MAX_VALUE : n + d;
     }
     return n;
   }

@@ -6,11 +6,15 @@ import static org.awaitility.Awaitility.await;
 
 import dev.mmm.engine.Database;
 import dev.mmm.engine.TestDatabases;
+import dev.mmm.replication.wire.Frame;
+import dev.mmm.replication.wire.Hello;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.stream.javadsl.Flow;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -76,6 +80,27 @@ class ReplicatorTest {
     Replicator.Status s = status(r);
     assertThat(s.sessions()).isGreaterThanOrEqualTo(4);
     assertThat(s.lastError()).hasValueSatisfying(e -> assertThat(e).contains("link down"));
+    stop(r);
+  }
+
+  /**
+   * A seq may be any positive long, so a remote's hello may claim peers at Long.MAX_VALUE: the lag
+   * saturates rather than overflowing into a small or negative figure that hides a backlog.
+   */
+  @Test
+  void aRemoteClaimingHugeSeqsCannotMakeTheLagOverflow() {
+    Database<String> a = dbs.utf8("a");
+    Hello hello = BadInputTest.hello("x").toBuilder()
+        .addClock(BadInputTest.dot("p", Long.MAX_VALUE))
+        .addClock(BadInputTest.dot("q", Long.MAX_VALUE))
+        .build();
+    ByteString helloBytes = BadInputTest.frameBytes(Frame.newBuilder().setHello(hello).build());
+    Transport remote = () -> Flow.fromSinkAndSource(Sink.ignore(),
+        Source.single(helloBytes).concat(Source.maybe()));
+    ActorRef<Replicator.Command> r =
+        dbs.kit().spawn(Replicator.create(a, remote, SyncOptions.defaults().withLive(true), FAST));
+    await().atMost(Duration.ofSeconds(20)).until(() -> status(r).connected());
+    assertThat(status(r).localLacks()).isEqualTo(Long.MAX_VALUE);
     stop(r);
   }
 }

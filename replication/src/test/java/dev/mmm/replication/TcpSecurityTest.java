@@ -6,7 +6,9 @@ import static dev.mmm.replication.TcpFixture.converged;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.mmm.engine.Codec;
 import dev.mmm.engine.Database;
+import dev.mmm.engine.DatabaseOptions;
 import dev.mmm.engine.Replica;
 import dev.mmm.engine.TestDatabases;
 import java.nio.file.Files;
@@ -197,5 +199,22 @@ class TcpSecurityTest {
     assertThat(await(b.clock())).isEqualTo(Map.of("b", 1L));
     assertThat(Replica.of(a).reportedClocks()).isEmpty(); // no hello got through
     await().atMost(WAIT).until(() -> s.connections() == 0);
+  }
+
+  /**
+   * A peer id may have up to {@link DatabaseOptions#MAX_ID_BYTES} bytes of UTF-8; the handshake
+   * carried only 256 (and its frames only 1 KiB), so a longer valid id never synced with a secret.
+   */
+  @Test
+  void aPeerIdOfTheLongestLengthAuthenticates() {
+    Database<String> a = dbs.utf8("a");
+    String longest = "\u00e9".repeat(DatabaseOptions.MAX_ID_BYTES / 2); // two bytes each
+    Database<String> b = dbs.open(dbs.newDir(), DatabaseOptions.of(Codec.utf8()).withId(longest));
+    await(b.put("k", "v"));
+    Server server = tcp.serve(a, OPTIONS.withSecret(SECRET));
+    SyncResult r = await(Replication.syncOnce(b, "127.0.0.1", server.port(),
+        OPTIONS.withSecret(SECRET)));
+    assertThat(r.sent()).isEqualTo(1);
+    assertThat(await(a.get("k"))).extracting(d -> d.peer()).containsExactly(longest);
   }
 }
