@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.BiConsumer;
 import org.iq80.leveldb.WriteBatch;
 import org.jspecify.annotations.Nullable;
 
@@ -235,6 +236,7 @@ final class Batch {
     long unseen = 0;
     Map<Version, Long> inCall = null; // built only if the call repeats one of its own entries
     Map<String, Replica.Stored> below = new HashMap<>(); // per peer: the highest held below clock
+    Map<Long, Long> ownInCall = null; // recovering: own seq -> fingerprint, as first named here
     for (int i = 0; i < incoming.size(); i++) {
       Replica.Stored s = incoming.get(i);
       if (s == null || s.entry() == null) {
@@ -304,6 +306,17 @@ final class Batch {
           if (top == null || top.entry().seq() < e.seq()) {
             below.put(e.peer(), new Replica.Stored(e, fp));
           }
+        }
+      }
+      if (recovering && e.peer().equals(self)) {
+        if (ownInCall == null) {
+          ownInCall = new HashMap<>();
+        }
+        long own = e.collected() ? s.fingerprint() : content(e, content[i]);
+        Long first = ownInCall.putIfAbsent(e.seq(), own);
+        if (first != null && first != own) {
+          throw new InvalidEntryException(where(e) + " comes twice in one request, with other"
+              + " content: peer id '" + self + "' names two histories there");
         }
       }
       if (inCall != null) {
@@ -730,6 +743,11 @@ final class Batch {
    * (local writes are refused meanwhile, and reads run beside the writer).
    */
   private void relinkSetAside(long from, long to) {
+    forEachPeerEntry((key, links) -> relink(key, links, from, to));
+  }
+
+  /** Every entry of another peer, held or staged: its key and links. */
+  private void forEachPeerEntry(BiConsumer<String, List<Version>> each) {
     String self = store.id();
     byte[] table = Keyspace.table(Keyspace.LOG);
     byte[] own = Keyspace.logPrefix(self);
@@ -743,14 +761,14 @@ final class Batch {
         }
         Keyspace.Reader r = new Keyspace.Reader(row, Keyspace.LOG);
         for (LogRow e : RowFormat.entries(r.string(), r.seq(), c.value())) {
-          relink(e.key(), e.links(), from, to);
+          each.accept(e.key(), e.links());
         }
         c.next();
       }
     }
     for (Row e : staged.values()) {
       if (!e.peer().equals(self)) {
-        relink(e.key(), e.links(), from, to);
+        each.accept(e.key(), e.links());
       }
     }
   }
@@ -790,11 +808,13 @@ final class Batch {
     Set<Forks.Fork> dropped = supersedingNoValue(forks);
     List<Forks.Fork> todo = forks.inWriteOrder().stream().filter(f -> !dropped.contains(f)).toList();
     fillAheadOfRewrites(forks, todo);
+    Set<Forks.Fork> hidden = supersededByPeers(forks, todo);
     for (Forks.Fork fork : todo) {
       Row r = fork.row();
-      // A stub (its value dropped by history GC) is written again as a tombstone: it still
-      // supersedes what it linked, and what superseded it supersedes the tombstone.
-      again.addAll(rewrite(r.key(), r.stub() ? null : r.value(), keptLinks(forks, fork)));
+      // A stub (its value dropped by history GC), or a value another peer superseded, is written
+      // again as a tombstone: it still supersedes what it linked, and shows no value.
+      boolean tombstone = r.stub() || hidden.contains(fork);
+      again.addAll(rewrite(r.key(), tombstone ? null : r.value(), keptLinks(forks, fork)));
     }
     for (int i = 0; i < store.forkCount() + forksAdded; i++) {
       rows.add(new RowWrite(Keyspace.fork(i), null));
@@ -805,6 +825,48 @@ final class Batch {
     recoverySet = null;
     recoveryCleared = true;
     return again;
+  }
+
+  /**
+   * The values among {@code todo} that an entry of another peer superseded: it links the fork's
+   * seq, is of its key, and no other entry held or set aside at that seq is. A link names a
+   * version, not which of the entries recovery found under it, so only its key tells; written
+   * again as values they came back over that peer's delete or merge (an adversarial review,
+   * 2026-12-07). Where the entry held at that seq now, or another fork there, is of the key too,
+   * the link may have meant that one: the fork stays a value, so that no write of the user's is
+   * lost.
+   */
+  private Set<Forks.Fork> supersededByPeers(Forks forks, List<Forks.Fork> todo) {
+    Set<Forks.Fork> hidden = Collections.newSetFromMap(new IdentityHashMap<>());
+    Map<Long, List<Forks.Fork>> values = new HashMap<>();
+    for (Forks.Fork f : todo) {
+      if (!f.row().deleted() && !f.row().stub()) {
+        values.computeIfAbsent(f.row().seq(), q -> new ArrayList<>()).add(f);
+      }
+    }
+    if (values.isEmpty()) {
+      return hidden;
+    }
+    Map<Long, List<Forks.Fork>> atSeq = new HashMap<>();
+    for (Forks.Fork f : forks.inWriteOrder()) {
+      atSeq.computeIfAbsent(f.row().seq(), q -> new ArrayList<>()).add(f);
+    }
+    String self = store.id();
+    forEachPeerEntry((key, links) -> {
+      for (Version l : links) {
+        if (!l.peer().equals(self) || !values.containsKey(l.seq())) {
+          continue;
+        }
+        List<Forks.Fork> ofKey = atSeq.get(l.seq()).stream()
+            .filter(f -> f.row().key().equals(key)).toList();
+        Row held = l.seq() <= clock(self) ? ownRow(l.seq()) : null;
+        if (ofKey.size() == 1 && (held == null || !held.key().equals(key))
+            && values.get(l.seq()).contains(ofKey.get(0))) {
+          hidden.add(ofKey.get(0));
+        }
+      }
+    });
+    return hidden;
   }
 
   /**

@@ -3,6 +3,7 @@ package dev.mmm.engine;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -43,19 +44,28 @@ final class Forks {
       byRun.computeIfAbsent(run, r -> new HashMap<>())
           .computeIfAbsent(f.row().seq(), s -> new ArrayList<>()).add(f);
     }
-    // As they were written: first what a peer's entries put at seqs an earlier run had set aside
-    // (the id's history from before the loss, taken during this recovery), then the store's own,
-    // each in seq order, forks of one seq in the order of their runs. Rewritten in seq order
-    // alone, a peer's older entry a later run set aside came after the user's write of its key
-    // at that seq and superseded it (a review, 2026-12-07).
-    Map<Integer, Long> earlierFrom = new HashMap<>();
-    long lowest = Long.MAX_VALUE;
-    for (Map.Entry<Integer, Long> r : runFrom.entrySet()) {
-      earlierFrom.put(r.getKey(), lowest);
-      lowest = Math.min(lowest, r.getValue());
+    // As they were written. A fork at a seq an earlier run set aside is a peer's entry taken
+    // during this recovery, and its peer's history diverged from the store's at the lowest such
+    // run start at or below that seq: the store's entries below it are older (a prefix shared
+    // with that history), those from it on newer (the writes since the loss). So it goes after
+    // the one and before the other; taken entries of one seq, the later run's first (it found the
+    // other held there, the newer). Every taken entry first let a value of the shared prefix come
+    // back over that peer's later delete of it; seq order alone let a peer's older entry
+    // supersede the user's write of its key (adversarial reviews, 2026-12-07).
+    Map<Fork, Long> anchor = new IdentityHashMap<>();
+    for (Fork f : forks) {
+      long a = Long.MAX_VALUE;
+      for (Map.Entry<Integer, Long> r : runFrom.headMap(f.run(), false).entrySet()) {
+        if (r.getValue() <= f.row().seq()) {
+          a = Math.min(a, r.getValue());
+        }
+      }
+      anchor.put(f, a);
     }
-    forks.sort(Comparator.<Fork>comparingInt(f -> f.row().seq() >= earlierFrom.get(f.run()) ? 0 : 1)
-        .thenComparingLong(f -> f.row().seq()));
+    forks.sort(Comparator.<Fork>comparingLong(f -> Math.min(anchor.get(f), f.row().seq()))
+        .thenComparingInt(f -> anchor.get(f) == Long.MAX_VALUE ? 1 : 0)
+        .thenComparingLong(f -> f.row().seq())
+        .thenComparing(Comparator.comparingInt(Fork::run).reversed()));
     this.inWriteOrder = List.copyOf(forks);
   }
 

@@ -939,4 +939,140 @@ class RecoveryEngineTest {
       assertThat(await(b.get(key))).as("heads of %s on B", key).isEqualTo(await(r.get(key)));
     }
   }
+
+  /**
+   * R holds R@1 (k "old"), which A holds too, then the user writes R@2' (z "mine"). A holds R@2,
+   * its delete of k (links R@1): run 0 from seq 2. B holds another R@1: run 1 from seq 1 sets
+   * aside R@1 (k "old", held since before run 0) and A's R@2. Written again, A's delete (a peer
+   * entry at a seq an earlier run set aside) comes first, then "old", which supersedes it.
+   */
+  @Test
+  void aDeleteTakenFromAPeerIsNotUndoneByTheSharedValueItDeleted() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "old"));                                             // R@1, shared with A
+    await(r.put("z", "mine"));                                            // R@2', since the loss
+    LogEntry<byte[]> r1 = storedLog(r).get(0).entry();
+    await(Replica.of(r).requireRecovery("A holds another R@2"));
+    await(Replica.of(r).applyRecovering(stored(List.of(r1,                // from A
+        new LogEntry<>("R", 2, "k", null, List.of(new Version("R", 1)), true))),
+        new Replica.Chain()));
+    assertThat(await(r.get("k"))).as("A's delete of k, taken").isEmpty();
+    await(Replica.of(r).applyRecovering(stored(List.of(                   // from B
+        new LogEntry<>("R", 1, "t", b("b1"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("z"))).extracting(Doc::value).containsExactly("mine");
+    assertThat(await(r.get("k"))).as("k, whose value A's R@2 deleted").isEmpty();
+  }
+
+  /** The same with A's R@2 a later put of k: the older value must not win over it. */
+  @Test
+  void aLaterPutTakenFromAPeerIsNotSupersededByTheValueItSuperseded() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "old"));                                             // R@1, shared with A
+    await(r.put("z", "mine"));                                            // R@2'
+    LogEntry<byte[]> r1 = storedLog(r).get(0).entry();
+    await(Replica.of(r).requireRecovery("A holds another R@2"));
+    await(Replica.of(r).applyRecovering(stored(List.of(r1,
+        new LogEntry<>("R", 2, "k", b("new"), List.of(new Version("R", 1)), false))),
+        new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "t", b("b1"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("z"))).extracting(Doc::value).containsExactly("mine");
+    assertThat(await(r.get("k"))).extracting(Doc::value).as("k").containsExactly("new");
+  }
+
+  /**
+   * One recovering request names two entries under R@1 (two histories of R): an apply refuses
+   * that for every other version, but here the first is taken, the second sets it aside as a
+   * run of its own, and the finish writes the first again as R's own new write.
+   */
+  @Test
+  void aRecoveringRequestWithTwoEntriesUnderOneOwnVersionIsRefused() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "mine"));                                            // R@1'
+    await(Replica.of(r).requireRecovery("a peer holds another R@1"));
+    var apply = Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "x", b("one"), List.of(), false),
+        new LogEntry<>("R", 1, "y", b("two"), List.of(), false))), new Replica.Chain());
+    assertThatThrownBy(() -> await(apply))
+        .isInstanceOf(InvalidEntryException.class);
+  }
+
+  /**
+   * Three runs (a check on any fix of the above): R@1 shared, R@2' (k "mine") since the loss. A
+   * (R@2 j, R@3 j) sets aside from 2, B (another R@3, of k) from 3, C (another R@1) from 1. B's
+   * R@3 of k is older than the user's write of k: "mine" must stay the head.
+   */
+  @Test
+  void threeRunsKeepTheUsersLastWrite() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("x", "shared"));                                          // R@1
+    await(r.put("k", "mine"));                                            // R@2'
+    LogEntry<byte[]> r1 = storedLog(r).get(0).entry();
+    LogEntry<byte[]> a2 = new LogEntry<>("R", 2, "j", b("a2"), List.of(), false);
+    await(Replica.of(r).requireRecovery("peers hold other R entries"));
+    await(Replica.of(r).applyRecovering(stored(List.of(r1, a2,            // from A
+        new LogEntry<>("R", 3, "j", b("a3"), List.of(new Version("R", 2)), false))),
+        new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(r1, a2,            // from B
+        new LogEntry<>("R", 3, "k", b("b3"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(                   // from C
+        new LogEntry<>("R", 1, "z", b("c1"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).extracting(Doc::value).as("the user's last write of k")
+        .contains("mine");
+  }
+
+  /**
+   * R (its history lost) puts k "u" (R@1'); C takes it and deletes k (C@1 links R@1'); R takes
+   * C@1: k is deleted. R recovers from A (another R@1, key a): the rewrite of "u" is not
+   * superseded by C@1, and the deleted value is back.
+   */
+  @Test
+  void aForkAnotherPeerDeletedDoesNotComeBack() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "u"));                                               // R@1'
+    await(TestDatabases.apply(r, List.of(
+        new LogEntry<>("C", 1, "k", null, List.of(new Version("R", 1)), true))));
+    assertThat(await(r.get("k"))).isEmpty();
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "a", b("a1"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).as("k, which C deleted").isEmpty();
+  }
+
+  /** The same with C's merge over "u": its value stays the only one, with no conflict again. */
+  @Test
+  void aForkAnotherPeerMergedOverDoesNotConflictAgain() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "u"));                                               // R@1'
+    await(TestDatabases.apply(r, List.of(
+        new LogEntry<>("C", 1, "k", b("m"), List.of(new Version("R", 1)), false))));
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "a", b("a1"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("m");
+    assertThat(await(r.get("a"))).extracting(Doc::value).containsExactly("a1");
+  }
+
+  /**
+   * Where the entry recovery took at that seq is of the key too, C's link may have meant either:
+   * the user's write "u" is kept as a value (C's delete supersedes the taken one), since losing an
+   * acknowledged write is worse than showing a value again.
+   */
+  @Test
+  void aLinkThatMayNameTheTakenEntryKeepsTheUsersWrite() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "u"));                                               // R@1'
+    await(TestDatabases.apply(r, List.of(
+        new LogEntry<>("C", 1, "k", null, List.of(new Version("R", 1)), true))));
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "k", b("a1"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("u");
+  }
 }

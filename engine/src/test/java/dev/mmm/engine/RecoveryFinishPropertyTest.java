@@ -6,11 +6,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -44,7 +45,7 @@ class RecoveryFinishPropertyTest {
   @Property(tries = 150)
   void aRecoveryLosesNoWriteAndAgreesWithAReplica(@ForAll long seed,
       @ForAll @IntRange(min = 2, max = 4) int maxLinks, @ForAll boolean interrupted) {
-    try (Recovering t = new Recovering(seed, maxLinks)) {
+    try (Recovering t = new Recovering(seed, maxLinks, false)) {
       Map<String, Long> lastGenuine = new HashMap<>();
       List<LogEntry<byte[]>> genuine = new ArrayList<>();
       for (int s = 1, n = 1 + t.rnd.nextInt((int) t.held); s <= n; s++) {
@@ -64,7 +65,7 @@ class RecoveryFinishPropertyTest {
         t.applyRecovering(genuine);
         await(t.finish());
       }
-      t.assertRecovered(genuine);
+      t.assertRecovered(List.of(genuine));
       for (var e : lastGenuine.entrySet()) {
         LogEntry<byte[]> g = genuine.get((int) (long) e.getValue() - 1);
         boolean superseded = t.last.containsKey(e.getKey()) || t.linking.stream().anyMatch(c ->
@@ -80,21 +81,23 @@ class RecoveryFinishPropertyTest {
 
   /**
    * Recovers from A, then from B, which shares a prefix of A's history and then differs: B's
-   * session may begin while A's finish is still under way, its requests queued behind it.
+   * session may apply before A's finishes, or begin while A's finish is still under way, its
+   * requests queued behind it. R's first writes may be from before the loss, held by A too.
    */
   @Property(tries = 150)
   void recoveriesFromTwoPeersLoseNoWriteAndAgreeWithAReplica(@ForAll long seed,
       @ForAll @IntRange(min = 2, max = 4) int maxLinks, @ForAll boolean interrupted,
-      @ForAll boolean reopenBetween, @ForAll boolean bBehindFinish) {
-    try (Recovering t = new Recovering(seed, maxLinks)) {
+      @ForAll boolean reopenBetween, @ForAll boolean bBehindFinish, @ForAll boolean prefix,
+      @ForAll boolean overlapping) {
+    try (Recovering t = new Recovering(seed, maxLinks, prefix)) {
       Random rnd = t.rnd;
-      List<LogEntry<byte[]>> a = new ArrayList<>();
+      List<LogEntry<byte[]>> a = new ArrayList<>(t.prefix);
       Map<String, Long> lastA = new HashMap<>();
-      int n = 1 + rnd.nextInt((int) t.held);
-      for (int s = 1; s <= n; s++) {
+      a.forEach(e -> lastA.put(e.key(), e.seq()));
+      for (int s = a.size() + 1, n = a.size() + 1 + rnd.nextInt((int) t.held); s <= n; s++) {
         a.add(entry(s, "A", KEYS[rnd.nextInt(KEYS.length)], rnd.nextInt(4) == 0, lastA));
       }
-      int shared = rnd.nextInt(n); // B differs from A after it
+      int shared = rnd.nextInt(a.size()); // B differs from A after it, maybe within R's prefix
       List<LogEntry<byte[]>> b = new ArrayList<>(a.subList(0, shared));
       Map<String, Long> lastB = new HashMap<>();
       b.forEach(e -> lastB.put(e.key(), e.seq()));
@@ -102,6 +105,12 @@ class RecoveryFinishPropertyTest {
         b.add(entry(s, "B", "b" + rnd.nextInt(3), rnd.nextInt(4) == 0, lastB));
       }
       t.recoverFrom(a);
+      if (overlapping) { // B's session applies before A's finishes: two runs, one finish
+        t.applyRecovering(b);
+        await(t.finish());
+        t.assertRecovered(List.of(a, b));
+        return;
+      }
       if (interrupted) {
         t.failSecondCommit();
       }
@@ -121,9 +130,7 @@ class RecoveryFinishPropertyTest {
       }
       t.recoverFrom(b);
       await(t.finish());
-      List<LogEntry<byte[]>> both = new ArrayList<>(a);
-      both.addAll(b);
-      t.assertRecovered(both);
+      t.assertRecovered(List.of(a, b));
     }
   }
 
@@ -138,11 +145,14 @@ class RecoveryFinishPropertyTest {
     final AtomicInteger failing = new AtomicInteger(-1);
     /** The last value of each key written since the loss (null: deleted). */
     final Map<String, String> last = new HashMap<>();
+    /** R's first writes, from before the loss: the peers hold them too. */
+    final List<LogEntry<byte[]>> prefix = new ArrayList<>();
     final List<LogEntry<byte[]>> linking = new ArrayList<>();
     final long held;
     Database<String> r;
 
-    Recovering(long seed, int maxLinks) {
+    /** @param shared whether R's first writes (maybe none) are from before the loss */
+    Recovering(long seed, int maxLinks, boolean shared) {
       this.rnd = new Random(seed);
       this.maxLinks = maxLinks;
       this.options = DatabaseOptions.of(Codec.utf8()).withId("R").withMaxLinks(maxLinks);
@@ -154,7 +164,9 @@ class RecoveryFinishPropertyTest {
         others.add(new LogEntry<>("C", i, KEYS[i - 1], bytes("c" + i), List.of(), false));
       }
       await(TestDatabases.apply(r, others));
-      for (int i = 0, writes = 1 + rnd.nextInt(6); i < writes; i++) {
+      int writes = 1 + rnd.nextInt(6);
+      int before = shared ? rnd.nextInt(writes) : 0;
+      for (int i = 0; i < writes; i++) {
         String key = KEYS[rnd.nextInt(KEYS.length)];
         List<Doc<String>> docs = new ArrayList<>();
         for (int c = 1; c <= 3; c++) {
@@ -167,9 +179,14 @@ class RecoveryFinishPropertyTest {
         }
         boolean delete = rnd.nextInt(3) == 0;
         await(delete ? r.delete(key, docs) : r.merge(key, docs, "f" + i));
-        last.put(key, delete ? null : "f" + i);
+        if (i >= before) {
+          last.put(key, delete ? null : "f" + i);
+        }
       }
       held = await(r.clock()).get("R");
+      await(Replica.of(r).log(LogOptions.all()).runWith(Sink.seq(), kit.system())).stream()
+          .map(Replica.Stored::entry).filter(e -> e.peer().equals("R") && e.seq() <= before)
+          .forEach(prefix::add);
       List<Long> targets = new ArrayList<>();
       double density = rnd.nextDouble();
       for (long s = held + 1, end = held + 1 + rnd.nextInt(40); s <= end; s++) {
@@ -224,7 +241,12 @@ class RecoveryFinishPropertyTest {
       r = dbs.open(dir, options);
     }
 
-    void assertRecovered(Collection<LogEntry<byte[]>> histories) {
+    /**
+     * @param histories R's histories the peers held, each in seq order: every value of R's a key
+     *     shows is the last write of it since the loss, or the last of it in one of them (a value
+     *     its own history superseded never comes back)
+     */
+    void assertRecovered(List<List<LogEntry<byte[]>>> histories) {
       assertThat(r.recoveryRequired()).isEmpty();
       last.forEach((key, value) -> {
         if (value != null) {
@@ -232,6 +254,22 @@ class RecoveryFinishPropertyTest {
               .as("the last write of '%s' since the loss", key).contains(value);
         }
       });
+      TreeSet<String> keys = new TreeSet<>(List.of(KEYS));
+      linking.forEach(e -> keys.add(e.key()));
+      histories.forEach(h -> h.forEach(e -> keys.add(e.key())));
+      for (String key : keys) {
+        Set<String> allowed = new HashSet<>();
+        if (last.get(key) != null) {
+          allowed.add(last.get(key));
+        }
+        for (List<LogEntry<byte[]>> h : histories) {
+          h.stream().filter(e -> e.key().equals(key)).reduce((x, y) -> y)
+              .filter(e -> !e.deleted())
+              .ifPresent(e -> allowed.add(new String(e.value(), StandardCharsets.UTF_8)));
+        }
+        assertThat(await(r.get(key))).filteredOn(d -> d.peer().equals("R"))
+            .extracting(Doc::value).as("R's values of '%s'", key).isSubsetOf(allowed);
+      }
       List<Replica.Stored> log = await(Replica.of(r).log(LogOptions.all())
           .runWith(Sink.seq(), kit.system()));
       assertThat(log).extracting(Replica.Stored::entry).allSatisfy(e -> {
@@ -241,9 +279,6 @@ class RecoveryFinishPropertyTest {
       Database<String> q = dbs.open(dbs.newDir(), DatabaseOptions.of(Codec.utf8()).withId("Q")
           .withMaxLinks(maxLinks));
       await(Replica.of(q).apply(log, new Replica.Chain()));
-      TreeSet<String> keys = new TreeSet<>(List.of(KEYS));
-      linking.forEach(e -> keys.add(e.key()));
-      histories.forEach(e -> keys.add(e.key()));
       for (String key : keys) {
         assertThat(await(q.get(key))).as("heads of '%s' on a replica", key)
             .isEqualTo(await(r.get(key)));
