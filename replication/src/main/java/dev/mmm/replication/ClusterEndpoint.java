@@ -208,7 +208,9 @@ final class ClusterEndpoint {
           })
           .onMessage(ReplicatorEnded.class, e -> {
             opened.remove(e.remote(), e.ref());
-            retiring.remove(e.ref());
+            if (retiring.remove(e.ref()) && lastListing != null) {
+              onListing(lastListing); // a slot freed: endpoints that waited may start now
+            }
             return Behaviors.same();
           })
           .onMessageEquals(RefusalExpired.INSTANCE, () -> {
@@ -224,7 +226,10 @@ final class ClusterEndpoint {
           .build();
     }
 
+    private Receptionist.@Nullable Listing lastListing;
+
     private void onListing(Receptionist.Listing listing) {
+      lastListing = listing;
       Map<String, ActorRef<Command>> now = new HashMap<>();
       for (ActorRef<Command> r : listing.getAllServiceInstances(key)) {
         if (!r.equals(ctx.getSelf())) {
@@ -270,9 +275,12 @@ final class ClusterEndpoint {
 
     private void onOpen(Open open) {
       if (open.in() == null || open.out() == null || open.from() == null
-          || open.from().equals(ctx.getSelf())) {
-        ctx.getLog().warn("an offer of a session with '{}' without refs or from itself: dropped",
-            db.name());
+          || open.from().equals(ctx.getSelf())
+          // From names one of this endpoint's own replicators (their paths can be guessed):
+          // watched as an opener, it was unwatched as a child, and its slot never freed.
+          || ctx.getSelf().path().equals(open.from().path().parent())) {
+        ctx.getLog().warn("an offer of a session with '{}' without refs, or from itself or its"
+            + " replicators: dropped", db.name());
         return;
       }
       String remote = resolver.toSerializationFormat(open.from());

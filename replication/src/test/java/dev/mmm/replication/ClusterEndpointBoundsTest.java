@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.mmm.engine.Database;
+import dev.mmm.engine.Doc;
 import dev.mmm.replication.ClusterNodes.Node;
 import dev.mmm.replication.wire.ErrorCode;
 import dev.mmm.replication.wire.Frame;
@@ -16,6 +17,7 @@ import java.util.concurrent.CompletionStage;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -184,5 +186,125 @@ class ClusterEndpointBoundsTest {
       assertThat(await(a.get("k"))).hasSize(2);
       assertThat(await(b.get("k"))).isEqualTo(await(a.get("k")));
     });
+  }
+
+  static int listed(Node node) {
+    return AskPattern.<Receptionist.Command, Receptionist.Listing>ask(node.system().receptionist(),
+            reply -> Receptionist.find(ClusterEndpoint.key(NAME), reply), Duration.ofSeconds(3),
+            node.system().scheduler())
+        .toCompletableFuture().join().getServiceInstances(ClusterEndpoint.key(NAME)).size();
+  }
+
+  /**
+   * A member registers MAX endpoints under the name that sort after A's, filling A's bound of
+   * opened sessions; C, a database of the same name on A's own member, registers next and waits
+   * (documented). Then the hostile member leaves: its endpoints leave the listing in one update.
+   * A retires their replicators, but counts the retiring ones against the bound in that very
+   * listing, so C is skipped again; once they have stopped no listing comes any more, and A never
+   * opens to C. C sorts after A, so it never opens to A either: the two honest databases on one
+   * member never replicate, for good, after the hostile member is gone.
+   */
+  @Test
+  void aSlotFreedWhenEndpointsLeaveTheListingIsUsedByAnEndpointThatWaited() {
+    List<Node> m = nodes.cluster(2);
+    // The honest member is the one whose address sorts lower, so its endpoints sort before
+    // every actor of the hostile member.
+    Node honest = m.get(0).address().toString().compareTo(m.get(1).address().toString()) < 0
+        ? m.get(0) : m.get(1);
+    Node hostile = honest == m.get(0) ? m.get(1) : m.get(0);
+
+    Database<String> a = honest.open(honest.dbs().newDir(), "A", NAME);
+    ClusterReplication.Registration ra = honest.replicate(a);
+
+    List<ActorRef<ClusterEndpoint.Command>> fakes = new ArrayList<>();
+    for (int i = 0; i < MAX; i++) {
+      ActorRef<ClusterEndpoint.Command> fake = hostile.system().systemActorOf(
+          Behaviors.receive(ClusterEndpoint.Command.class)
+              .onAnyMessage(msg -> Behaviors.same()).build(),
+          "fake-" + i, Props.empty());
+      hostile.system().receptionist().tell(
+          Receptionist.register(ClusterEndpoint.key(NAME), fake));
+      fakes.add(fake);
+    }
+    await().atMost(Duration.ofSeconds(15)).untilAsserted(() ->
+        assertThat(report(honest, ra).opened()).hasSize(MAX));
+
+    Database<String> c = honest.open(honest.dbs().newDir(), "C", NAME);
+    ClusterReplication.Registration rc = honest.replicate(c);
+    await().atMost(Duration.ofSeconds(15)).until(() -> listed(honest) == MAX + 2);
+    await().atMost(Duration.ofSeconds(15)).untilAsserted(() ->
+        assertThat(report(honest, rc).opened()).hasSize(MAX));
+    String cPath = ActorRefResolver.get(honest.system()).toSerializationFormat(rc.endpoint());
+    assertThat(report(honest, ra).opened()).doesNotContainKey(cPath);
+
+    // The hostile member deregisters its endpoints.
+    for (ActorRef<ClusterEndpoint.Command> fake : fakes) {
+      hostile.system().receptionist().tell(
+          Receptionist.deregister(ClusterEndpoint.key(NAME), fake));
+    }
+    await().atMost(Duration.ofSeconds(20)).until(() -> listed(honest) == 2);
+
+    await(a.put("k", "from A"));
+    await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).untilAsserted(
+        () -> assertThat(await(c.get("k"))).extracting(Doc::value).containsExactly("from A"));
+  }
+
+  /**
+   * An Open's {@code from} is resolved by path: a member can name one of the acceptor's own
+   * replicators (their paths, /system/mmm-replication-N/to-M, are predictable, and a path without
+   * uid resolves to the running actor). The endpoint then unwatches its own child to watch it as
+   * an opener, and unwatches it again when that session ends: when the replicator is later retired
+   * its ReplicatorEnded never comes, so it stays in {@code retiring} for good and counts against
+   * the bound of opened sessions. MAX such offers and the endpoint never opens a session again:
+   * here C, registered after everything the hostile did has ended, never gets A's writes.
+   */
+  @Test
+  void anOfferNamingOneOfTheAcceptorsReplicatorsDoesNotLeakItsSlot() {
+    Node node = nodes.cluster(1).get(0);
+    Database<String> a = node.open(node.dbs().newDir(), "A", NAME);
+    ClusterReplication.Registration ra = node.replicate(a);
+    List<ActorRef<ClusterEndpoint.Command>> fakes = new ArrayList<>();
+    for (int i = 0; i < MAX; i++) {
+      // "zzz" sorts after "mmm-replication-": A opens to each.
+      ActorRef<ClusterEndpoint.Command> fake = node.system().systemActorOf(
+          Behaviors.receive(ClusterEndpoint.Command.class)
+              .onAnyMessage(msg -> Behaviors.same()).build(),
+          "zzz-" + i, Props.empty());
+      node.system().receptionist().tell(Receptionist.register(ClusterEndpoint.key(NAME), fake));
+      fakes.add(fake);
+    }
+    await().atMost(Duration.ofSeconds(15)).untilAsserted(() ->
+        assertThat(report(node, ra).opened()).hasSize(MAX));
+    ActorRefResolver resolver = ActorRefResolver.get(node.system());
+    List<ActorRef<Replicator.Command>> replicators =
+        List.copyOf(report(node, ra).opened().values());
+    for (ActorRef<Replicator.Command> rep : replicators) {
+      String path = resolver.toSerializationFormat(rep);
+      // What a remote member can forge: the path alone, without the uid.
+      ActorRef<ClusterEndpoint.Command> forged =
+          resolver.resolveActorRef(path.substring(0, path.indexOf('#')));
+      offer(node, ra.endpoint(), forged);
+    }
+    // The silent offers, if accepted, expire at the handshake timeout (2 s).
+    await().pollDelay(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(15)).untilAsserted(() ->
+        assertThat(report(node, ra).accepted()).isEmpty());
+
+    // The fakes deregister: A retires its replicators, and they stop.
+    for (ActorRef<ClusterEndpoint.Command> fake : fakes) {
+      node.system().receptionist().tell(Receptionist.deregister(ClusterEndpoint.key(NAME), fake));
+    }
+    await().atMost(Duration.ofSeconds(15)).until(() -> listed(node) == 1);
+    for (ActorRef<Replicator.Command> rep : replicators) {
+      TestProbe<Object> w = TestProbe.create(node.system());
+      w.expectTerminated(rep, Duration.ofSeconds(15));
+    }
+    assertThat(report(node, ra).opened()).isEmpty();
+
+    // Everything the hostile did has ended. An honest database of the name registers now.
+    Database<String> c = node.open(node.dbs().newDir(), "C", NAME);
+    node.replicate(c);
+    await(a.put("k", "from A"));
+    await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(100)).untilAsserted(
+        () -> assertThat(await(c.get("k"))).extracting(Doc::value).containsExactly("from A"));
   }
 }
