@@ -188,6 +188,20 @@ class ClusterEndpointBoundsTest {
     });
   }
 
+  /** Registers MAX endpoints under the name on {@code node} that ignore every message. */
+  static List<ActorRef<ClusterEndpoint.Command>> registerSilent(Node node, String prefix) {
+    List<ActorRef<ClusterEndpoint.Command>> fakes = new ArrayList<>();
+    for (int i = 0; i < MAX; i++) {
+      ActorRef<ClusterEndpoint.Command> fake = node.system().systemActorOf(
+          Behaviors.receive(ClusterEndpoint.Command.class)
+              .onAnyMessage(msg -> Behaviors.same()).build(),
+          prefix + i, Props.empty());
+      node.system().receptionist().tell(Receptionist.register(ClusterEndpoint.key(NAME), fake));
+      fakes.add(fake);
+    }
+    return fakes;
+  }
+
   static int listed(Node node) {
     return AskPattern.<Receptionist.Command, Receptionist.Listing>ask(node.system().receptionist(),
             reply -> Receptionist.find(ClusterEndpoint.key(NAME), reply), Duration.ofSeconds(3),
@@ -216,16 +230,7 @@ class ClusterEndpointBoundsTest {
     Database<String> a = honest.open(honest.dbs().newDir(), "A", NAME);
     ClusterReplication.Registration ra = honest.replicate(a);
 
-    List<ActorRef<ClusterEndpoint.Command>> fakes = new ArrayList<>();
-    for (int i = 0; i < MAX; i++) {
-      ActorRef<ClusterEndpoint.Command> fake = hostile.system().systemActorOf(
-          Behaviors.receive(ClusterEndpoint.Command.class)
-              .onAnyMessage(msg -> Behaviors.same()).build(),
-          "fake-" + i, Props.empty());
-      hostile.system().receptionist().tell(
-          Receptionist.register(ClusterEndpoint.key(NAME), fake));
-      fakes.add(fake);
-    }
+    List<ActorRef<ClusterEndpoint.Command>> fakes = registerSilent(hostile, "fake-");
     await().atMost(Duration.ofSeconds(15)).untilAsserted(() ->
         assertThat(report(honest, ra).opened()).hasSize(MAX));
 
@@ -263,16 +268,8 @@ class ClusterEndpointBoundsTest {
     Node node = nodes.cluster(1).get(0);
     Database<String> a = node.open(node.dbs().newDir(), "A", NAME);
     ClusterReplication.Registration ra = node.replicate(a);
-    List<ActorRef<ClusterEndpoint.Command>> fakes = new ArrayList<>();
-    for (int i = 0; i < MAX; i++) {
-      // "zzz" sorts after "mmm-replication-": A opens to each.
-      ActorRef<ClusterEndpoint.Command> fake = node.system().systemActorOf(
-          Behaviors.receive(ClusterEndpoint.Command.class)
-              .onAnyMessage(msg -> Behaviors.same()).build(),
-          "zzz-" + i, Props.empty());
-      node.system().receptionist().tell(Receptionist.register(ClusterEndpoint.key(NAME), fake));
-      fakes.add(fake);
-    }
+    // "zzz" sorts after "mmm-replication-": A opens to each.
+    List<ActorRef<ClusterEndpoint.Command>> fakes = registerSilent(node, "zzz-");
     await().atMost(Duration.ofSeconds(15)).untilAsserted(() ->
         assertThat(report(node, ra).opened()).hasSize(MAX));
     ActorRefResolver resolver = ActorRefResolver.get(node.system());
