@@ -357,12 +357,14 @@ class GroupedRowsE2ETest {
     Throwable t = org.assertj.core.api.Assertions.catchThrowable(
         () -> SyncSessions.sync(dbs.system(), rr, b));
     assertThat(t).isNotNull();
-    // a recovery cut off part way
+    // a recovery cut off part way; in small frames, so that it takes more commits than the cut
+    // waits for even when a loaded writer commits several frames at once
     SyncOptions o = SyncOptions.defaults();
     armed.set(at);
     var mat2 = Replication.recover(r, o)
         .viaMat(org.apache.pekko.stream.KillSwitches.single(), org.apache.pekko.stream.javadsl.Keep.both())
-        .joinMat(Replication.sync(b, o), org.apache.pekko.stream.javadsl.Keep.both())
+        .joinMat(Replication.sync(b, o.withBatchBytes(8 << 10)),
+            org.apache.pekko.stream.javadsl.Keep.both())
         .run(dbs.system());
     if (at > 0) {
       org.awaitility.Awaitility.await().atMost(30, TimeUnit.SECONDS).until(() -> armed.get() == 0);

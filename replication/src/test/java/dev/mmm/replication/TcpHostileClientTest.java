@@ -79,7 +79,7 @@ class TcpHostileClientTest {
   void anOversizeFrameDuringAuthenticationIsRefused() throws IOException {
     assertRefused(QUICK.withSecret(SECRET), c -> c.send(Frame.newBuilder()
         .setChallenge(Challenge.newBuilder().setNonce(ByteString.copyFrom(new byte[32]))
-            .setPeerId("b".repeat(2000))).build()), ErrorCode.FRAME_TOO_LARGE);
+            .setPeerId("b".repeat(Gate.MAX_AUTH_FRAME))).build()), ErrorCode.FRAME_TOO_LARGE);
   }
 
   @Test
