@@ -806,7 +806,9 @@ final class Batch {
     // and each rewrite supersedes the own heads of its key, so an older value rewritten after a
     // newer one would win over it.
     Set<Forks.Fork> dropped = supersedingNoValue(forks);
-    List<Forks.Fork> todo = forks.inWriteOrder().stream().filter(f -> !dropped.contains(f)).toList();
+    Set<Forks.Fork> shared = forks.sharedPrefixes(this::heldAgain);
+    List<Forks.Fork> todo = forks.inWriteOrder().stream()
+        .filter(f -> !dropped.contains(f) && !shared.contains(f)).toList();
     fillAheadOfRewrites(forks, todo);
     Set<Forks.Fork> hidden = supersededByPeers(forks, todo);
     for (Forks.Fork fork : todo) {
@@ -825,6 +827,18 @@ final class Batch {
     recoverySet = null;
     recoveryCleared = true;
     return again;
+  }
+
+  /**
+   * Whether this very entry is held at its seq again. Alone it does not tell that a later
+   * session's peer shares the fork's history: a write since the loss may equal an entry of
+   * another history by chance, linking other entries under the same versions (see {@link
+   * Forks#sharedPrefixes}). A user's delete of "" is shaped like a filler, so fillers are not told
+   * apart here.
+   */
+  private boolean heldAgain(Row fork) {
+    Row held = fork.seq() <= clock(store.id()) ? ownRow(fork.seq()) : null;
+    return held != null && held.sameAs(fork);
   }
 
   /**
@@ -860,7 +874,10 @@ final class Batch {
         List<Forks.Fork> ofKey = atSeq.get(l.seq()).stream()
             .filter(f -> f.row().key().equals(key)).toList();
         Row held = l.seq() <= clock(self) ? ownRow(l.seq()) : null;
-        if (ofKey.size() == 1 && (held == null || !held.key().equals(key))
+        // Nothing (or only a filler) held there: the link may name an entry of the key that the
+        // peers hold at that seq and this store has not seen, so it tells nothing of the fork.
+        boolean told = held != null && !(held.deleted() && held.key().equals(FILLER_KEY));
+        if (ofKey.size() == 1 && told && !held.key().equals(key)
             && values.get(l.seq()).contains(ofKey.get(0))) {
           hidden.add(ofKey.get(0));
         }

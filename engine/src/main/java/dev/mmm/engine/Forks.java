@@ -1,12 +1,15 @@
 package dev.mmm.engine;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Predicate;
 
 /**
  * The own entries recovery set aside (FORK rows), by run: each recovering apply that finds a fork
@@ -67,6 +70,30 @@ final class Forks {
         .thenComparingLong(f -> f.row().seq())
         .thenComparing(Comparator.comparingInt(Fork::run).reversed()));
     this.inWriteOrder = List.copyOf(forks);
+  }
+
+  /**
+   * The forks of each run from its first seq on, up to the first seq where one is not {@code
+   * held} again: history a later session's peer shares with the store (its entries are back in
+   * the log, in their places), not writes made since the loss. Written again as new writes they
+   * came after that peer's later entries and superseded them: a value it had deleted came back (a
+   * fifth adversarial review, 2026-12-07). Only a whole prefix counts: a write since the loss may
+   * equal an entry of another history by chance, after the histories diverged, and it must be
+   * written again in its place among the store's writes.
+   */
+  Set<Fork> sharedPrefixes(Predicate<Row> held) {
+    Set<Fork> shared = Collections.newSetFromMap(new IdentityHashMap<>());
+    for (Map.Entry<Integer, Map<Long, List<Fork>>> run : byRun.entrySet()) {
+      Map<Long, List<Fork>> bySeq = run.getValue();
+      for (long seq = runFrom.get(run.getKey()); bySeq.containsKey(seq); seq++) {
+        List<Fork> at = bySeq.get(seq);
+        if (!at.stream().allMatch(f -> held.test(f.row()))) {
+          break;
+        }
+        shared.addAll(at);
+      }
+    }
+    return shared;
   }
 
   /** In the order they were written (see the constructor). */

@@ -1075,4 +1075,123 @@ class RecoveryEngineTest {
     await(Replica.of(r).finishRecovery());
     assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("u");
   }
+
+  private static List<LogEntry<byte[]>> entries(Database<?> db) {
+    return storedLog(db).stream().map(Replica.Stored::entry).toList();
+  }
+
+  /**
+   * Before the loss R wrote R@1 (x "a") and R@2 (k "old"). C took both and deleted k (C@1 links
+   * R@2, the honest one). A took only R@1, and C@1 relayed (its link to R@2 kept as unseen). R's
+   * store is wiped; the user writes y "m" (R@1') and k "u" (R@2'), acknowledged. R recovers from
+   * A: R@1 differs, R@1'..R@2' are set aside, A's R@1 and C@1 taken. Nothing is held at R@2, so
+   * it was read as C@1 (of k, linking R@2) as a delete of the user's "u", which it never
+   * saw, and writes "u" again as a tombstone: the user's last write of k is lost.
+   */
+  @Test
+  void aPeerDeleteOfTheUnseenHonestEntryAtTheForksSeqDoesNotEraseTheUsersWrite() {
+    Path dir = dbs.newDir();
+    Database<String> old = dbs.open(dir, R);
+    await(old.put("x", "a"));                                              // R@1 honest
+    await(old.put("k", "old"));                                            // R@2 honest
+    List<LogEntry<byte[]>> honest = entries(old);
+    Database<String> c = dbs.utf8("C");
+    await(TestDatabases.apply(c, honest));
+    await(c.delete("k", await(c.get("k"))));                               // C@1 links R@2
+    Database<String> a = dbs.utf8("A");
+    await(TestDatabases.apply(a, List.of(honest.get(0))));                 // A holds R@1 only
+    await(TestDatabases.apply(a, entries(c).stream().filter(e -> e.peer().equals("C")).toList()));
+    dbs.close(old);
+    wipe(dir);
+
+    Database<String> r = dbs.open(dir, R);
+    await(r.put("y", "m"));                                                // R@1'
+    await(r.put("k", "u"));                                                // R@2', since the loss
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(storedLog(a), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("y"))).extracting(Doc::value).containsExactly("m");
+    assertThat(await(r.get("k"))).extracting(Doc::value).as("the user's last write of k")
+        .containsExactly("u");
+  }
+
+  /**
+   * Before the loss C merged k naming R@1 before R had written it (C@1 "c" links R@1, unseen);
+   * R took C@1, so its next write gave R@1 to a filler and took R@2 (y "a"). A holds R@1 (the
+   * filler), R@2 and C@1. R's store is wiped; the user puts k "u" (R@1') and z "m" (R@2'). R
+   * recovers from A: the entry held at R@1 is the filler, of another key than "u", so
+   * it was read as C@1's link as superseding "u" (which C never saw) and writes it again
+   * as a tombstone. k must show C's "c" and the user's "u", concurrent.
+   */
+  @Test
+  void aLinkToWhatIsNowAFillerDoesNotEraseTheUsersWriteAtItsSeq() {
+    Path dir = dbs.newDir();
+    Database<String> old = dbs.open(dir, R);
+    Database<String> c = dbs.utf8("C");
+    await(c.merge("k", List.of(new Doc<>("k", "R", 1, "?")), "c"));       // C@1 links R@1
+    await(TestDatabases.apply(old, entries(c)));
+    await(old.put("y", "a"));                                              // R@1 filler, R@2
+    assertThat(await(old.clock()).get("R")).isEqualTo(2L);
+    Database<String> a = dbs.utf8("A");
+    await(TestDatabases.apply(a, entries(old)));
+    dbs.close(old);
+    wipe(dir);
+
+    Database<String> r = dbs.open(dir, R);
+    await(r.put("k", "u"));                                                // R@1', since the loss
+    await(r.put("z", "m"));                                                // R@2'
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(storedLog(a), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("z"))).extracting(Doc::value).containsExactly("m");
+    assertThat(await(r.get("k"))).extracting(Doc::value).as("C's merge and the user's write")
+        .containsExactlyInAnyOrder("c", "u");
+  }
+
+  /**
+   * aDeleteTakenFromAPeerIsNotUndoneByTheSharedValueItDeleted with the sessions the other way
+   * round. R holds R@1 (k "p1") and R@2 (k "p2"), from before the loss; A holds them and R@3, R's
+   * delete of k (links R@2). The user writes z "mine" (R@3'). B shares R@1 only and holds
+   * another R@2 (b "b2"). Recovering from B first sets aside R@2 "p2" and R@3' as run 0, the
+   * store's "own" forks; A's session then sets B's R@2 aside (run 1) and takes A's R@2 "p2" and
+   * R@3 (the delete). The rewrite of run 0's "p2" comes after the taken delete and supersedes
+   * it: a value R's own history deleted is back.
+   */
+  @Test
+  void aSharedValueSetAsideByTheFirstSessionDoesNotComeBackOverTheLaterDelete() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "p1"));                                              // R@1, shared
+    await(r.put("k", "p2"));                                              // R@2, shared with A
+    LogEntry<byte[]> r1 = entries(r).get(0);
+    LogEntry<byte[]> r2 = entries(r).get(1);
+    await(r.put("z", "mine"));                                            // R@3', since the loss
+    await(Replica.of(r).requireRecovery("B holds another R@2"));
+    await(Replica.of(r).applyRecovering(stored(List.of(r1,                // from B
+        new LogEntry<>("R", 2, "b", b("b2"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(r1, r2,            // from A
+        new LogEntry<>("R", 3, "k", null, List.of(new Version("R", 2)), true))),
+        new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("z"))).extracting(Doc::value).containsExactly("mine");
+    assertThat(await(r.get("k"))).as("k, whose value A's R@3 deleted").isEmpty();
+  }
+
+  /**
+   * The user's delete since the loss, R@2' (k, links R@1'), equals the peer's R@2 byte for byte,
+   * but links another R@1: it is not shared history, and is written again after the user's "u"
+   * (skipped as held again, "u" written again came back over it; found by the two-peer property).
+   */
+  @Test
+  void aWriteSinceTheLossEqualToThePeersEntryByChanceIsWrittenAgainInItsPlace() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "u"));                                               // R@1'
+    await(r.delete("k"));                                                 // R@2', links R@1'
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "k", b("a"), List.of(), false),
+        new LogEntry<>("R", 2, "k", null, List.of(new Version("R", 1)), true))),
+        new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).as("k, which the user deleted last").isEmpty();
+  }
 }

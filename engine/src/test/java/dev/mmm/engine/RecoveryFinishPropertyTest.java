@@ -88,7 +88,7 @@ class RecoveryFinishPropertyTest {
   void recoveriesFromTwoPeersLoseNoWriteAndAgreeWithAReplica(@ForAll long seed,
       @ForAll @IntRange(min = 2, max = 4) int maxLinks, @ForAll boolean interrupted,
       @ForAll boolean reopenBetween, @ForAll boolean bBehindFinish, @ForAll boolean prefix,
-      @ForAll boolean overlapping) {
+      @ForAll boolean overlapping, @ForAll boolean bFirst) {
     try (Recovering t = new Recovering(seed, maxLinks, prefix)) {
       Random rnd = t.rnd;
       List<LogEntry<byte[]>> a = new ArrayList<>(t.prefix);
@@ -104,13 +104,14 @@ class RecoveryFinishPropertyTest {
       for (int s = shared + 1, m = shared + 1 + rnd.nextInt(4); s <= m; s++) {
         b.add(entry(s, "B", "b" + rnd.nextInt(3), rnd.nextInt(4) == 0, lastB));
       }
-      t.recoverFrom(a);
-      if (overlapping) { // B's session applies before A's finishes: two runs, one finish
-        t.applyRecovering(b);
+      if (overlapping) { // both sessions apply before either finishes: two runs, one finish
+        t.recoverFrom(bFirst ? b : a);
+        t.applyRecovering(bFirst ? a : b);
         await(t.finish());
         t.assertRecovered(List.of(a, b));
         return;
       }
+      t.recoverFrom(a);
       if (interrupted) {
         t.failSecondCommit();
       }
