@@ -806,9 +806,14 @@ final class Batch {
     // and each rewrite supersedes the own heads of its key, so an older value rewritten after a
     // newer one would win over it.
     Set<Forks.Fork> dropped = supersedingNoValue(forks);
+    // A shared fork held again and still a head of its key is written again in its place all
+    // the same: a peer may hold the store's writes since the loss too (it took them before the
+    // fork was found), and the rewrites before it, of older history, would supersede it (a sixth
+    // review).
     Set<Forks.Fork> shared = forks.sharedPrefixes(this::heldAgain);
     List<Forks.Fork> todo = forks.inWriteOrder().stream()
-        .filter(f -> !dropped.contains(f) && !shared.contains(f)).toList();
+        .filter(f -> !dropped.contains(f) && (!shared.contains(f) || headAgain(f.row())))
+        .toList();
     fillAheadOfRewrites(forks, todo);
     Set<Forks.Fork> hidden = supersededByPeers(forks, todo);
     for (Forks.Fork fork : todo) {
@@ -839,6 +844,11 @@ final class Batch {
   private boolean heldAgain(Row fork) {
     Row held = fork.seq() <= clock(store.id()) ? ownRow(fork.seq()) : null;
     return held != null && held.sameAs(fork);
+  }
+
+  /** Whether this very entry is held at its seq again and is a head of its key. */
+  private boolean headAgain(Row fork) {
+    return heldAgain(fork) && heads(fork.key()).contains(fork.version());
   }
 
   /**
@@ -900,7 +910,11 @@ final class Batch {
     for (Forks.Fork fork : forks.inWriteOrder()) {
       boolean drop = fork.row().deleted() && fork.row().links().stream().allMatch(l -> {
         if (!l.peer().equals(self)) {
-          return false;
+          // Another peer's entry it linked, held: of another key, or a tombstone, it was no value
+          // of the fork's key (kept, the delete was written again over the key's genuine value).
+          Row other = l.seq() <= clock(l.peer())
+              ? (staged.containsKey(l) ? staged.get(l) : store.row(l).orElse(null)) : null;
+          return other != null && noValueOf(other, fork.row().key());
         }
         // A tombstone it linked, held or set aside: what that one superseded it did not. (Asking
         // that the set-aside one be dropped too kept a filler linking the user's delete of "",

@@ -84,10 +84,16 @@ final class Forks {
   Set<Fork> sharedPrefixes(Predicate<Row> held) {
     Set<Fork> shared = Collections.newSetFromMap(new IdentityHashMap<>());
     for (Map.Entry<Integer, Map<Long, List<Fork>>> run : byRun.entrySet()) {
+      // What a later session put at a seq: held now, or set aside again by a later run (a third
+      // session; a sixth review). A prefix may be held at its first seqs and set aside further on.
+      List<Map<Long, List<Fork>>> later = byRun.entrySet().stream()
+          .filter(r -> r.getKey() > run.getKey()).map(Map.Entry::getValue).toList();
+      Predicate<Row> witnessed = r -> held.test(r) || later.stream().anyMatch(put ->
+          put.getOrDefault(r.seq(), List.of()).stream().anyMatch(f -> f.row().sameAs(r)));
       Map<Long, List<Fork>> bySeq = run.getValue();
       for (long seq = runFrom.get(run.getKey()); bySeq.containsKey(seq); seq++) {
         List<Fork> at = bySeq.get(seq);
-        if (!at.stream().allMatch(f -> held.test(f.row()))) {
+        if (!at.stream().allMatch(f -> witnessed.test(f.row()))) {
           break;
         }
         shared.addAll(at);

@@ -1194,4 +1194,76 @@ class RecoveryEngineTest {
     await(Replica.of(r).finishRecovery());
     assertThat(await(r.get("k"))).as("k, which the user deleted last").isEmpty();
   }
+
+  /**
+   * The user's "u" since the loss reached B before the fork was found. A's session sets it aside
+   * and takes A's older "old"; B's session puts "u" back and sets "old" aside. "old", written
+   * again as a new write, must not supersede "u" (skipped as held again, it did; a sixth review).
+   */
+  @Test
+  void aPeerHoldingTheUsersWriteSinceTheLossDoesNotLetTheOlderHistoryWinOverIt() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "u"));                                              // R@1', since the loss
+    LogEntry<byte[]> u = entries(r).get(0);
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(                  // from A
+        new LogEntry<>("R", 1, "k", b("old"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(u)), new Replica.Chain())); // from B
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("u");
+  }
+
+  /** The same where B took only the first of the user's two writes of k: the second wins. */
+  @Test
+  void aPeerHoldingTheFirstOfTheUsersWritesDoesNotLetItWinOverTheSecond() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "u1"));                                             // R@1'
+    await(r.put("k", "u2"));                                             // R@2', links R@1'
+    LogEntry<byte[]> u1 = entries(r).get(0);
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(                  // from A
+        new LogEntry<>("R", 1, "k", b("old"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(u1)), new Replica.Chain())); // from B
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("u2");
+  }
+
+  /** A delete whose only doc is another peer's entry of another key found nothing of its key. */
+  @Test
+  void aDeleteWhoseOnlyDocIsAnotherPeersEntryOfAnotherKeyIsNotWrittenAgainOverTheGenuineValue() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(TestDatabases.apply(r, List.of(new LogEntry<>("C", 1, "j", b("c"), List.of(), false))));
+    Doc<String> c1 = await(r.get("j")).get(0);
+    await(r.delete("k", List.of(c1)));                                    // R@1', links C@1
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "k", b("g"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("j"))).extracting(Doc::value).containsExactly("c");
+    assertThat(await(r.get("k"))).extracting(Doc::value).as("the genuine k").containsExactly("g");
+  }
+
+  /**
+   * Three sessions: B's sets aside "p" (shared with A) and the user's "mine"; A's puts "p" back
+   * and deletes it; C's sets A's entries aside again. A's "p", set aside by a later run, still
+   * witnesses that run 0's "p" is shared history: it must not come back over A's delete.
+   */
+  @Test
+  void aSharedValueADeleteSupersededDoesNotComeBackWhenAThirdSessionSetsThePeersEntriesAside() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "p"));                                              // R@1, shared with A
+    LogEntry<byte[]> p = entries(r).get(0);
+    await(r.put("z", "mine"));                                           // R@2', since the loss
+    await(Replica.of(r).requireRecovery("peers hold other R entries"));
+    await(Replica.of(r).applyRecovering(stored(List.of(                  // from B
+        new LogEntry<>("R", 1, "x", b("b1"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(p,                // from A
+        new LogEntry<>("R", 2, "k", null, List.of(new Version("R", 1)), true))),
+        new Replica.Chain()));
+    await(Replica.of(r).applyRecovering(stored(List.of(                  // from C
+        new LogEntry<>("R", 1, "y", b("c1"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.get("z"))).extracting(Doc::value).containsExactly("mine");
+    assertThat(await(r.get("k"))).as("k, whose value A's R@2 deleted").isEmpty();
+  }
 }
