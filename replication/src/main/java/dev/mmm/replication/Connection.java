@@ -92,10 +92,10 @@ public final class Connection {
    * SyncException}, or the connection's own error when it could not be opened).
    */
   static CompletionStage<SyncResult> once(Database<?> db, String host, int port,
-      TcpOptions options) {
+      TcpOptions options, boolean recovering) {
     Route route = Route.of(db, host, port, options);
     Supplier<Gate> gates = route.gates();
-    return Replication.flow(db, options.sync().withLive(false), false, p -> {},
+    return Replication.flow(db, options.sync().withLive(false), recovering, p -> {},
             gates == null ? null : gates.get())
         .joinMat(route.transport().connect(), Keep.left())
         .run(Materializer.matFromSystem(db.system()));

@@ -103,7 +103,18 @@ public final class Replication {
    */
   public static CompletionStage<SyncResult> syncOnce(Database<?> db, String host, int port,
       TcpOptions options) {
-    return Connection.once(db, host, port, options);
+    return Connection.once(db, host, port, options, false);
+  }
+
+  /**
+   * One {@link #recover recovery} of {@code db} from the server at {@code host}:{@code port} (the
+   * database of the same name there), through {@code options}' authentication and TLS, as {@link
+   * #syncOnce} connects: for a store whose peers are reachable over TCP only. The server runs an
+   * ordinary sync. The stage fails, and the database stays in recovery, as {@link #recover} says.
+   */
+  public static CompletionStage<SyncResult> recoverOnce(Database<?> db, String host, int port,
+      TcpOptions options) {
+    return Connection.once(db, host, port, options, true);
   }
 
   static Flow<ByteString, ByteString, CompletionStage<SyncResult>> flow(

@@ -217,4 +217,34 @@ class TcpSecurityTest {
     assertThat(r.sent()).isEqualTo(1);
     assertThat(await(a.get("k"))).extracting(d -> d.peer()).containsExactly(longest);
   }
+
+  /**
+   * A wiped store whose peer is reachable over TCP only, behind a secret, recovers through the
+   * public API: its syncs are refused until {@code recoverOnce}, and its write since the wipe
+   * survives on both sides.
+   */
+  @Test
+  void aWipedStoreRecoversOverAnAuthenticatedConnection() {
+    Path dir = dbs.newDir();
+    DatabaseOptions<String> r = DatabaseOptions.of(Codec.utf8()).withId("r");
+    Database<String> b = dbs.utf8("b");
+    Server server = tcp.serve(b, OPTIONS.withSecret(SECRET));
+    Database<String> before = dbs.open(dir, r);
+    await(before.put("k", "old"));
+    await(Replication.syncOnce(before, "127.0.0.1", server.port(), OPTIONS.withSecret(SECRET)));
+    dbs.close(before);
+    PeerIdRecoveryTest.wipe(dir);
+    Database<String> wiped = dbs.open(dir, r);
+    await(wiped.put("k", "new"));
+    assertThat(Replication.syncOnce(wiped, "127.0.0.1", server.port(),
+        OPTIONS.withSecret(SECRET)).toCompletableFuture()).failsWithin(WAIT);
+    assertThat(wiped.recoveryRequired()).isPresent();
+
+    await(Replication.recoverOnce(wiped, "127.0.0.1", server.port(), OPTIONS.withSecret(SECRET)));
+    assertThat(wiped.recoveryRequired()).isEmpty();
+    await(Replication.syncOnce(wiped, "127.0.0.1", server.port(), OPTIONS.withSecret(SECRET)));
+    for (Database<String> db : List.of(wiped, b)) {
+      assertThat(await(db.get("k"))).extracting(d -> d.value()).as(db.id()).containsExactly("new");
+    }
+  }
 }
