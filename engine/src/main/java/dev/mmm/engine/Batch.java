@@ -823,6 +823,18 @@ final class Batch {
       boolean tombstone = r.stub() || hidden.contains(fork);
       again.addAll(rewrite(r.key(), tombstone ? null : r.value(), keptLinks(forks, fork)));
     }
+    // Every fork is retired, not forgotten: a peer that took one before the recovery claims it in
+    // its hello, and a store that no longer knew it would take that for history it lost again,
+    // recovering from that peer and the one holding what it lost in turn, forever (a review).
+    // And no seq a fork had is used again for another entry: fillers pad the clock past them.
+    long highest = 0;
+    for (Forks.Fork f : forks.inWriteOrder()) {
+      rows.add(new RowWrite(Keyspace.retired(f.row().seq(), f.row().fingerprint()), EMPTY));
+      highest = Math.max(highest, f.row().seq());
+    }
+    while (afterOwnClock() <= highest) {
+      stageFiller();
+    }
     for (int i = 0; i < store.forkCount() + forksAdded; i++) {
       rows.add(new RowWrite(Keyspace.fork(i), null));
     }

@@ -532,6 +532,11 @@ public final class Database<V> {
     }
 
     @Override
+    public boolean retired(long seq, long fingerprint) {
+      return store.retired(seq, fingerprint);
+    }
+
+    @Override
     public CompletionStage<Done> requireRecovery(String reason) {
       return send(() -> {
         CompletableFuture<Done> promise = new CompletableFuture<>();

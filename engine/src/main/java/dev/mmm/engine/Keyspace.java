@@ -36,6 +36,8 @@ final class Keyspace {
   static final byte CLOCK = 0x05;
   static final byte PEER = 0x06;
   static final byte FORK = 0x07;
+  /** Own entries a recovery set aside, by seq and fingerprint: kept after it ends. */
+  static final byte RETIRED = 0x08;
 
   static byte[] meta(String name) {
     return new Writer(META).string(name).bytes();
@@ -64,6 +66,10 @@ final class Keyspace {
 
   static byte[] fork(long index) {
     return new Writer(FORK).seq(index).bytes();
+  }
+
+  static byte[] retired(long seq, long fingerprint) {
+    return new Writer(RETIRED).seq(seq).seq(fingerprint).bytes();
   }
 
   static byte[] clock(String peer) {

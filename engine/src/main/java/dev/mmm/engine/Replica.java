@@ -107,6 +107,12 @@ public interface Replica {
   /** Why this database must recover before it writes or syncs, if it must. */
   Optional<String> recoveryRequired();
 
+  /**
+   * Whether a recovery of this database set aside its own entry {@code seq} with {@code
+   * fingerprint}: a history of its id it retired, which a peer may hold still.
+   */
+  boolean retired(long seq, long fingerprint);
+
   /** Refuses writes and syncs from now on, across restarts, until a recovery finishes. */
   CompletionStage<Done> requireRecovery(String reason);
 

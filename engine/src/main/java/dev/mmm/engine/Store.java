@@ -586,6 +586,14 @@ final class Store implements AutoCloseable {
     return found;
   }
 
+  /**
+   * Whether a recovery set aside this store's own entry {@code seq} with {@code fingerprint}:
+   * one of its histories, retired, which a peer that took it before the recovery may still hold.
+   */
+  boolean retired(long seq, long fingerprint) {
+    return guard(() -> db.get(Keyspace.retired(seq, fingerprint))) != null;
+  }
+
   /** Own entries recovery has set aside, in the order they were written. */
   List<Row> forks() {
     List<Row> rows = new ArrayList<>();

@@ -314,7 +314,9 @@ class RecoveryEngineTest {
       assertThat(e.links()).as("links of %s", e.version())
           .allMatch(l -> !l.peer().equals(e.peer()) || l.seq() < e.seq());
     }
-    assertThat(log(r)).filteredOn(LogEntry::deleted).isEmpty();
+    // No delete written again; a filler takes the clock past the last set-aside seq, R@4'.
+    assertThat(log(r)).filteredOn(LogEntry::deleted).extracting(LogEntry::key).containsOnly("");
+    assertThat(await(r.clock()).get("R")).isGreaterThanOrEqualTo(4L);
     assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("v");
     assertThat(await(r.get("j"))).extracting(Doc::value).containsExactly("w");
     assertSameHeadsOnB(r, b, List.of("a", "j", "k"));
@@ -1265,5 +1267,34 @@ class RecoveryEngineTest {
     await(Replica.of(r).finishRecovery());
     assertThat(await(r.get("z"))).extracting(Doc::value).containsExactly("mine");
     assertThat(await(r.get("k"))).as("k, whose value A's R@2 deleted").isEmpty();
+  }
+
+  /**
+   * The finish drops two set-aside deletes that found nothing, so it writes fewer entries than it
+   * set aside: fillers take the clock past every set-aside seq (a peer that took R@3' before the
+   * recovery would otherwise see another R@3 later), and every fork is kept as retired.
+   */
+  @Test
+  void theFinishTakesTheClockPastEverySetAsideSeqAndRetiresTheForks() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "u"));                                               // R@1'
+    await(r.delete("j"));                                                 // R@2', found nothing
+    await(r.delete("j"));                                                 // R@3', found nothing
+    List<LogEntry<byte[]>> mine = entries(r);
+    await(Replica.of(r).requireRecovery("A holds another R@1"));
+    await(Replica.of(r).applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "x", b("a"), List.of(), false))), new Replica.Chain()));
+    await(Replica.of(r).finishRecovery());
+    assertThat(await(r.clock()).get("R")).isGreaterThanOrEqualTo(3L);
+    assertThat(await(r.put("z", "next")).seq()).isGreaterThan(3);
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("u");
+    for (LogEntry<byte[]> e : mine) {
+      long fp = Fingerprint.of(e.peer(), e.seq(), e.key(), e.deleted(), e.links(), e.value());
+      assertThat(Replica.of(r).retired(e.seq(), fp)).as("retired %s", e.version()).isTrue();
+    }
+    LogEntry<byte[]> held = entries(r).stream().filter(e -> e.version().equals(new Version("R", 1)))
+        .findFirst().orElseThrow();
+    assertThat(Replica.of(r).retired(1, Fingerprint.of(held.peer(), held.seq(), held.key(),
+        held.deleted(), held.links(), held.value()))).as("the entry held at R@1").isFalse();
   }
 }

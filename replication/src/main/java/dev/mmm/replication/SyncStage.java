@@ -388,10 +388,21 @@ final class SyncStage extends GraphStageWithMaterializedValue<
         long claimed = theirs.seq(self);
         long held = mine.seq(self);
         String lost = null;
+        boolean other = claimed > held
+            || (claimed > 0 && differs(mine, self, claimed, theirs.fingerprint(self)));
+        if (other && replica.retired(claimed, theirs.fingerprint(self))) {
+          // Not history this store lost: one a recovery here set aside, which the remote took
+          // before it. Marking again would recover from it and from the peer holding what was
+          // lost in turn, forever; the remote's replica of this id stays forked until rebuilt.
+          throw protocol(ErrorCode.PEER_ID_REUSED, "'" + them + "' holds " + self + "@"
+              + claimed + " as this store wrote it before a recovery set it aside (it took it"
+              + " before the recovery): its replica of '" + self + "' names a retired history"
+              + " and must be rebuilt; this store is not marked for recovery");
+        }
         if (claimed > held) {
           lost = "'" + them + "' holds " + self + " up to seq " + claimed
               + ", this store only up to " + held;
-        } else if (claimed > 0 && differs(mine, self, claimed, theirs.fingerprint(self))) {
+        } else if (other) {
           lost = "'" + them + "' holds another " + self + "@" + claimed + " than this store";
         }
         if (lost != null) {

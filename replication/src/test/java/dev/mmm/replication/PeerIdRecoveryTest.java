@@ -330,6 +330,52 @@ class PeerIdRecoveryTest {
         .toCompletableFuture();
   }
 
+  /**
+   * R, restored from a backup, writes; its new R@2 reaches C, which held R's history up to the
+   * backup, and A holds the R@2 the restore lost. Once R recovered from A, C's hello claims R's
+   * retired R@2: the sync fails, and R is not marked again (it recovered from A and C in turn,
+   * forever, its log growing an entry of each history a round; an adversarial review). R goes on
+   * writing and syncing with A, and no seq a fork had is used again.
+   */
+  @Test
+  void aPeerHoldingARetiredForkDoesNotPutTheStoreBackIntoRecovery() throws IOException {
+    Path rDir = dbs.newDir();
+    Path backup = dbs.newDir();
+    Database<String> r = dbs.open(rDir, id("R"));
+    Database<String> a = dbs.utf8("A");
+    Database<String> c = dbs.utf8("C");
+    await(r.put("k", "v1"));
+    sync(r, a);
+    sync(r, c);
+    dbs.close(r);
+    copy(rDir, backup);
+    r = dbs.open(rDir, id("R"));
+    await(r.put("k", "v2")); // R@2, lost with the restore; only A holds it
+    sync(r, a);
+    dbs.close(r);
+    wipe(rDir);
+    copy(backup, rDir);
+    r = dbs.open(rDir, id("R"));
+    await(r.put("k", "new")); // another R@2: nothing can tell yet
+    sync(r, c); // C's R@1 matches: C takes the new R@2
+
+    Database<String> rr = r;
+    assertReused(rr, a, this::start);
+    recover(r, a);
+    assertThat(r.recoveryRequired()).isEmpty();
+    long clock = await(r.clock()).get("R");
+    for (int i = 0; i < 2; i++) {
+      assertReused(rr, c, this::start);
+      assertThat(r.recoveryRequired()).as("marked again by C's retired R@2").isEmpty();
+    }
+    assertThat(await(r.clock()).get("R")).isEqualTo(clock);
+    Doc<String> after = await(r.put("k", "after"));
+    assertThat(after.seq()).isGreaterThan(2);
+    sync(r, a);
+    assertThat(values(a, "k")).containsExactly("after");
+    assertThat(values(r, "k")).containsExactly("after");
+  }
+
   static void wipe(Path dir) {
     try (Stream<Path> files = Files.walk(dir)) {
       files.sorted(Comparator.reverseOrder()).filter(p -> !p.equals(dir)).forEach(p -> {
