@@ -802,9 +802,8 @@ final class Batch {
     List<Row> aside = new ArrayList<>(store.forks());
     aside.addAll(setAside);
     Forks forks = new Forks(aside, forkRuns != null ? forkRuns : store.forkRuns());
-    // In seq order, as they were written: a later run of forks may sit below an earlier one,
-    // and each rewrite supersedes the own heads of its key, so an older value rewritten after a
-    // newer one would win over it.
+    // In the order they were written (Forks): each rewrite supersedes the own heads of its key,
+    // so an older value rewritten after a newer one would win over it.
     Set<Forks.Fork> dropped = supersedingNoValue(forks);
     // A shared fork held again and still a head of its key is written again in its place all
     // the same: a peer may hold the store's writes since the loss too (it took them before the
@@ -865,12 +864,12 @@ final class Batch {
 
   /**
    * The values among {@code todo} that an entry of another peer superseded: it links the fork's
-   * seq, is of its key, and no other entry held or set aside at that seq is. A link names a
-   * version, not which of the entries recovery found under it, so only its key tells; written
-   * again as values they came back over that peer's delete or merge (an adversarial review,
-   * 2026-12-07). Where the entry held at that seq now, or another fork there, is of the key too,
-   * the link may have meant that one: the fork stays a value, so that no write of the user's is
-   * lost.
+   * seq and is of its key, the entry held at that seq now is a real one (not a filler) of another
+   * key, and so is every other fork there. A link names a version, not which of the entries
+   * recovery found under it, so only keys tell; written again as values they came back over that
+   * peer's delete or merge (adversarial reviews, 2026-12-07). Otherwise the link may have meant
+   * another entry, held, set aside or never seen here, and the fork stays a value, so that no
+   * write of the user's is lost.
    */
   private Set<Forks.Fork> supersededByPeers(Forks forks, List<Forks.Fork> todo) {
     Set<Forks.Fork> hidden = Collections.newSetFromMap(new IdentityHashMap<>());
