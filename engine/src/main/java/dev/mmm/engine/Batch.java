@@ -318,6 +318,11 @@ final class Batch {
           throw new InvalidEntryException(where(e) + " comes twice in one request, with other"
               + " content: peer id '" + self + "' names two histories there");
         }
+        if (e.seq() <= clock(self) && heldFingerprint(e.version()) != own
+            && store.retired(e.seq(), own)) {
+          throw new InvalidEntryException(where(e) + " is one a recovery here set aside"
+              + " (retired): taken back, it would set aside the history kept since");
+        }
       }
       if (inCall != null) {
         inCall.putIfAbsent(e.version(), fp != 0 || e.collected() ? fp

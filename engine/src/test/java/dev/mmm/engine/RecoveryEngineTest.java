@@ -1296,5 +1296,12 @@ class RecoveryEngineTest {
         .findFirst().orElseThrow();
     assertThat(Replica.of(r).retired(1, Fingerprint.of(held.peer(), held.seq(), held.key(),
         held.deleted(), held.links(), held.value()))).as("the entry held at R@1").isFalse();
+
+    // A later recovery does not take a retired entry back: it would set aside what is kept.
+    await(Replica.of(r).requireRecovery("a peer holds R@1' still"));
+    assertThatThrownBy(() -> await(Replica.of(r).applyRecovering(stored(mine.subList(0, 1)),
+        new Replica.Chain()))).isInstanceOf(InvalidEntryException.class)
+        .hasMessageContaining("retired");
+    assertThat(await(r.get("x"))).extracting(Doc::value).containsExactly("a");
   }
 }

@@ -384,26 +384,27 @@ final class SyncStage extends GraphStageWithMaterializedValue<
       }
       Replica.Clock mine = replica.clockWithFingerprints(); // closed: the session ends CLOSED
       String them = hello.getPeerId();
+      long claimedSelf = theirs.seq(self);
+      long heldSelf = mine.seq(self);
+      boolean other = claimedSelf > heldSelf
+          || (claimedSelf > 0 && differs(mine, self, claimedSelf, theirs.fingerprint(self)));
+      if (other && replica.retired(claimedSelf, theirs.fingerprint(self))) {
+        // Not history this store lost: one a recovery here set aside, which the remote took
+        // before it. Marking again would recover from it and from the peer holding what was lost
+        // in turn, forever, and recovering from it would retire the history the healthy peers
+        // hold (reviews); the remote's replica of this id stays forked until rebuilt.
+        throw protocol(ErrorCode.PEER_ID_REUSED, "'" + them + "' holds " + self + "@"
+            + claimedSelf + " as this store wrote it before a recovery set it aside (it took it"
+            + " before the recovery): its replica of '" + self + "' names a retired history"
+            + " and must be rebuilt; this store takes nothing from it");
+      }
       if (!recovering) {
-        long claimed = theirs.seq(self);
-        long held = mine.seq(self);
         String lost = null;
-        boolean other = claimed > held
-            || (claimed > 0 && differs(mine, self, claimed, theirs.fingerprint(self)));
-        if (other && replica.retired(claimed, theirs.fingerprint(self))) {
-          // Not history this store lost: one a recovery here set aside, which the remote took
-          // before it. Marking again would recover from it and from the peer holding what was
-          // lost in turn, forever; the remote's replica of this id stays forked until rebuilt.
-          throw protocol(ErrorCode.PEER_ID_REUSED, "'" + them + "' holds " + self + "@"
-              + claimed + " as this store wrote it before a recovery set it aside (it took it"
-              + " before the recovery): its replica of '" + self + "' names a retired history"
-              + " and must be rebuilt; this store is not marked for recovery");
-        }
-        if (claimed > held) {
-          lost = "'" + them + "' holds " + self + " up to seq " + claimed
-              + ", this store only up to " + held;
+        if (claimedSelf > heldSelf) {
+          lost = "'" + them + "' holds " + self + " up to seq " + claimedSelf
+              + ", this store only up to " + heldSelf;
         } else if (other) {
-          lost = "'" + them + "' holds another " + self + "@" + claimed + " than this store";
+          lost = "'" + them + "' holds another " + self + "@" + claimedSelf + " than this store";
         }
         if (lost != null) {
           String reason = "this store's peer id has history it lacks (wiped, restored from an "

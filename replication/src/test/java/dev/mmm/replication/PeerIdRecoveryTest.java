@@ -335,7 +335,8 @@ class PeerIdRecoveryTest {
    * backup, and A holds the R@2 the restore lost. Once R recovered from A, C's hello claims R's
    * retired R@2: the sync fails, and R is not marked again (it recovered from A and C in turn,
    * forever, its log growing an entry of each history a round; an adversarial review). R goes on
-   * writing and syncing with A, and no seq a fork had is used again.
+   * writing and syncing with A, and no seq a fork had is used again; a recovery from C takes
+   * nothing from it.
    */
   @Test
   void aPeerHoldingARetiredForkDoesNotPutTheStoreBackIntoRecovery() throws IOException {
@@ -369,6 +370,12 @@ class PeerIdRecoveryTest {
       assertThat(r.recoveryRequired()).as("marked again by C's retired R@2").isEmpty();
     }
     assertThat(await(r.clock()).get("R")).isEqualTo(clock);
+    // Recovering from C, as from every peer that may hold the id's history, takes nothing: taken
+    // back, C's retired R@2 set aside the history A holds, and A was refused from then on.
+    assertThatThrownBy(() -> recover(rr, c)).isInstanceOfSatisfying(SyncException.class,
+        e -> assertThat(e.code()).isEqualTo(ErrorCode.PEER_ID_REUSED));
+    recover(r, a);
+    assertThat(values(r, "k")).containsExactly("new");
     Doc<String> after = await(r.put("k", "after"));
     assertThat(after.seq()).isGreaterThan(2);
     sync(r, a);
