@@ -682,6 +682,23 @@ final class Batch {
   }
 
   /**
+   * Ends a recovery that set nothing aside, if {@code reason} is still why the store is in it (a
+   * later mark, a detected loss, gives another reason and stays).
+   */
+  void abandonRecovery(String reason) {
+    String current = recoverySet != null ? recoverySet
+        : recoveryCleared ? null : store.recovery().orElse(null);
+    boolean untouched = store.forkCount() + forksAdded == 0 && store.forkRuns().isEmpty()
+        && forkRuns == null;
+    if (reason.equals(current) && untouched) {
+      rows.add(new RowWrite(Store.recoveryRow(), null));
+      recoverySet = null;
+      recoveryCleared = true;
+      mutations++;
+    }
+  }
+
+  /**
    * A peer holds this database's own entry {@code from} with other content than this store: it,
    * and every own entry after it, were written by a store that had lost its history. They are set
    * aside (FORK rows), out of the log and the heads, and the clock steps back to before them, so

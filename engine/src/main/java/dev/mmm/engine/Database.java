@@ -546,6 +546,15 @@ public final class Database<V> {
     }
 
     @Override
+    public CompletionStage<Done> abandonRecovery(String reason) {
+      return send(() -> {
+        CompletableFuture<Done> promise = new CompletableFuture<>();
+        request(new InternalCommand.AbandonRecovery(reason, promise));
+        return promise;
+      });
+    }
+
+    @Override
     public CompletionStage<List<Version>> finishRecovery() {
       return send(() -> {
         CompletableFuture<List<Version>> promise = new CompletableFuture<>();

@@ -622,6 +622,10 @@ final class DatabaseBehavior<V> extends AbstractBehavior<DatabaseCommand> {
       batch.report(r.peer(), r.clock());
       return Done.getInstance();
     }
+    if (command instanceof InternalCommand.AbandonRecovery r) {
+      batch.abandonRecovery(r.reason());
+      return Done.getInstance();
+    }
     if (command instanceof InternalCommand.RequireRecovery r) {
       batch.requireRecovery(r.reason());
       return Done.getInstance();

@@ -52,6 +52,13 @@ sealed interface InternalCommand extends DatabaseCommand {
   record RequireRecovery(String reason, CompletableFuture<Done> promise)
       implements Promised {}
 
+  /**
+   * Take writes again if the store is in recovery for {@code reason} alone and nothing was set
+   * aside: a recovering session that took nothing ends as if it had not begun.
+   */
+  record AbandonRecovery(String reason, CompletableFuture<Done> promise)
+      implements Promised {}
+
   /** Write the own entries set aside again and take writes again. */
   record FinishRecovery(CompletableFuture<List<Version>> promise) implements Promised {}
 

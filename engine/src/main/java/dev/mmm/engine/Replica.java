@@ -113,6 +113,13 @@ public interface Replica {
    */
   boolean retired(long seq, long fingerprint);
 
+  /**
+   * Takes writes again if this database is in recovery for {@code reason} alone (as {@link
+   * #requireRecovery} gave it) and no recovering apply set anything aside since: for a recovering
+   * session that failed before it took anything.
+   */
+  CompletionStage<Done> abandonRecovery(String reason);
+
   /** Refuses writes and syncs from now on, across restarts, until a recovery finishes. */
   CompletionStage<Done> requireRecovery(String reason);
 

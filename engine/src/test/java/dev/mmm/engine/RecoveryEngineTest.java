@@ -1304,4 +1304,31 @@ class RecoveryEngineTest {
         .hasMessageContaining("retired");
     assertThat(await(r.get("x"))).extracting(Doc::value).containsExactly("a");
   }
+
+  /**
+   * A recovering session that took nothing ends the recovery it began, and only that: not one
+   * marked since for another reason (a detected loss), nor one that set anything aside.
+   */
+  @Test
+  void anAbandonedRecoveryEndsOnlyIfItsMarkIsTheLastAndNothingWasSetAside() {
+    Database<String> r = dbs.open(dbs.newDir(), R);
+    await(r.put("k", "u"));                                               // R@1'
+    Replica replica = Replica.of(r);
+    await(replica.requireRecovery("mine"));
+    await(replica.abandonRecovery("mine"));
+    assertThat(r.recoveryRequired()).isEmpty();
+
+    await(replica.requireRecovery("mine"));
+    await(replica.requireRecovery("a peer holds more of R"));             // a loss, detected
+    await(replica.abandonRecovery("mine"));
+    assertThat(r.recoveryRequired()).contains("a peer holds more of R");
+
+    await(replica.requireRecovery("mine"));
+    await(replica.applyRecovering(stored(List.of(
+        new LogEntry<>("R", 1, "a", b("a1"), List.of(), false))), new Replica.Chain()));
+    await(replica.abandonRecovery("mine"));
+    assertThat(r.recoveryRequired()).as("R@1' set aside").isPresent();
+    await(replica.finishRecovery());
+    assertThat(await(r.get("k"))).extracting(Doc::value).containsExactly("u");
+  }
 }

@@ -139,7 +139,11 @@ final class SyncStage extends GraphStageWithMaterializedValue<
     private @Nullable SyncException failure;
     private CompletionStage<?> reported = CompletableFuture.completedFuture(null);
     /** This store was marked as needing a recovery: the result waits for it to be stored. */
+    /** Why a recovering session marks the store. */
+    private static final String RECOVERING = "recovering its own log from a peer";
     private CompletionStage<?> recoveryMarked = CompletableFuture.completedFuture(null);
+    /** Whether the store was in recovery before this recovering session marked it. */
+    private boolean markedBefore;
     private AsyncCallback<Optional<Throwable>> applied;
     private AsyncCallback<Optional<Throwable>> recovered;
 
@@ -195,7 +199,8 @@ final class SyncStage extends GraphStageWithMaterializedValue<
       if (recovering) {
         // Writes stop before anything of the peer's is applied (the same actor, in order), and a
         // failed recovery's result waits for that mark, so whoever sees the failure sees it too.
-        recoveryMarked = replica.requireRecovery("recovering its own log from a peer");
+        markedBefore = replica.recoveryRequired().isPresent();
+        recoveryMarked = replica.requireRecovery(RECOVERING);
       }
       Replica.Clock now = safeClockWithFingerprints();
       Map<String, Long> clock = new HashMap<>(now.seqs());
@@ -389,6 +394,11 @@ final class SyncStage extends GraphStageWithMaterializedValue<
       boolean other = claimedSelf > heldSelf
           || (claimedSelf > 0 && differs(mine, self, claimedSelf, theirs.fingerprint(self)));
       if (other && replica.retired(claimedSelf, theirs.fingerprint(self))) {
+        if (recovering && !markedBefore) {
+          // Nothing was taken: the store ends as it was before this session (it was left
+          // refusing writes by a peer holding only what it retired; a review).
+          recoveryMarked = recoveryMarked.thenCompose(m -> replica.abandonRecovery(RECOVERING));
+        }
         // Not history this store lost: one a recovery here set aside, which the remote took
         // before it. Marking again would recover from it and from the peer holding what was lost
         // in turn, forever, and recovering from it would retire the history the healthy peers

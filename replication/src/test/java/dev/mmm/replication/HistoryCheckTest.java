@@ -275,6 +275,9 @@ class HistoryCheckTest {
     }
     @Override public Map<String, Map<String, Long>> reportedClocks() { return d.reportedClocks(); }
     @Override public Optional<String> recoveryRequired() { return d.recoveryRequired(); }
+    @Override public CompletionStage<Done> abandonRecovery(String reason) {
+      return d.abandonRecovery(reason);
+    }
     @Override public boolean retired(long seq, long fingerprint) {
       return d.retired(seq, fingerprint);
     }
