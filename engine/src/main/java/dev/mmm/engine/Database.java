@@ -11,6 +11,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.pekko.Done;
 import org.apache.pekko.NotUsed;
@@ -286,6 +287,16 @@ public final class Database<V> {
     ref.tell(command);
   }
 
+  /** Sends the command {@code command} builds around a new promise, and answers with it. */
+  private <T> CompletionStage<T> promised(
+      Function<CompletableFuture<T>, InternalCommand.Promised> command) {
+    return send(() -> {
+      CompletableFuture<T> promise = new CompletableFuture<>();
+      request(command.apply(promise));
+      return promise;
+    });
+  }
+
   /** Hands a request to the actor; a close cannot slip between the check and the hand-over. */
   private <T> CompletionStage<T> send(Supplier<CompletionStage<T>> body) {
     gate.readLock().lock();
@@ -505,20 +516,12 @@ public final class Database<V> {
 
     @Override
     public CompletionStage<Integer> collect(Map<Version, Version> supersededBy) {
-      return send(() -> {
-        CompletableFuture<Integer> promise = new CompletableFuture<>();
-        request(new InternalCommand.Collect(Map.copyOf(supersededBy), promise));
-        return promise;
-      });
+      return promised(p -> new InternalCommand.Collect(Map.copyOf(supersededBy), p));
     }
 
     @Override
     public CompletionStage<Done> reportClock(String peer, Map<String, Long> clock) {
-      return send(() -> {
-        CompletableFuture<Done> promise = new CompletableFuture<>();
-        request(new InternalCommand.Report(peer, Maps.frozen(clock), promise));
-        return promise;
-      });
+      return promised(p -> new InternalCommand.Report(peer, Maps.frozen(clock), p));
     }
 
     @Override
@@ -538,29 +541,17 @@ public final class Database<V> {
 
     @Override
     public CompletionStage<Done> requireRecovery(String reason) {
-      return send(() -> {
-        CompletableFuture<Done> promise = new CompletableFuture<>();
-        request(new InternalCommand.RequireRecovery(reason, promise));
-        return promise;
-      });
+      return promised(p -> new InternalCommand.RequireRecovery(reason, p));
     }
 
     @Override
     public CompletionStage<Done> abandonRecovery(String reason) {
-      return send(() -> {
-        CompletableFuture<Done> promise = new CompletableFuture<>();
-        request(new InternalCommand.AbandonRecovery(reason, promise));
-        return promise;
-      });
+      return promised(p -> new InternalCommand.AbandonRecovery(reason, p));
     }
 
     @Override
     public CompletionStage<List<Version>> finishRecovery() {
-      return send(() -> {
-        CompletableFuture<List<Version>> promise = new CompletableFuture<>();
-        request(new InternalCommand.FinishRecovery(promise));
-        return promise;
-      });
+      return promised(p -> new InternalCommand.FinishRecovery(p));
     }
 
     @Override
